@@ -1,0 +1,80 @@
+/**
+ * Engine-free contract of a balancing method: T per-task gradients over the
+ * shared parameters in, one update direction out. Everything here is plain
+ * typed arrays so the math can be tested and changed without the autodiff engine.
+ */
+import type { Rng } from "../util/rng.ts";
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+
+export interface BalanceInput {
+  /** T task gradients over the shared parameters, each of length d (never mutated). */
+  grads: readonly Float32Array[];
+  /** T task losses at this step (the un-weighted per-task losses). */
+  losses: Float64Array;
+  /** Global optimisation step, starting at 0. */
+  step: number;
+  /** Epoch index, starting at 0. */
+  epoch: number;
+  /** Seeded generator owned by the trainer (checkpointed with it). */
+  rng: Rng;
+  /**
+   * Optional precomputed Gramian (T*T row-major, float64) of `grads`. Methods
+   * must accept it to avoid recomputing the T^2 dot products; computed if absent.
+   */
+  gram?: Float64Array;
+}
+
+export interface BalanceDiagnostics {
+  /** ‖g_i‖ of the raw task gradients. */
+  norms: Float64Array;
+  /** Pairwise cosine similarities of the raw gradients, T*T row-major (diagonal 1, or 0 for a zero gradient). */
+  cosines: Float64Array;
+  /** Number of unordered task pairs with <g_i, g_j> < 0. */
+  conflicts: number;
+}
+
+export interface BalanceOutput {
+  /** Combined update direction over the shared parameters (length d). The optimiser descends along it. */
+  direction: Float32Array;
+  /** direction = Σ_i coeffs[i] * g_i (every method here yields such a linear combination). */
+  coeffs: Float64Array;
+  /**
+   * Scale applied to task i's gradient on its task-specific parameters (towers,
+   * gates, task experts). Loss-weighting methods return their loss weights;
+   * gradient-surgery methods return 1 for every task.
+   */
+  taskScale: Float64Array;
+  /** Loss weights, for loss-weighting methods (undefined otherwise). */
+  weights?: Float64Array;
+  diagnostics: BalanceDiagnostics;
+}
+
+export type MethodKind = "loss-weighting" | "gradient";
+
+export interface BalancingMethod {
+  readonly name: string;
+  readonly kind: MethodKind;
+  readonly numTasks: number;
+  /** Combine the task gradients of one step. Must never return NaN/Inf for finite input. */
+  combine(input: BalanceInput): BalanceOutput;
+  /** Called once at the end of each epoch with that epoch's mean per-task training losses (DWA uses it). */
+  endEpoch?(meanLosses: Float64Array): void;
+  /** JSON-serialisable state for checkpoints (EMA targets, learned log-variances, loss history, ...). */
+  getState(): JsonValue;
+  setState(state: JsonValue): void;
+}
+
+/** Typed registry entry: one per method file. */
+export interface MethodEntry<O extends object = object> {
+  /** Option users type: `--method <name>`. */
+  readonly name: string;
+  /** Name in the paper's table (e.g. "UC" for uncertainty weighting). */
+  readonly label: string;
+  readonly kind: MethodKind;
+  /** One line: paper, venue. */
+  readonly summary: string;
+  readonly defaults: Readonly<O>;
+  /** Validate options (throw an Error saying which option and what to do) and build the method. */
+  create(numTasks: number, options?: Partial<O>): BalancingMethod;
+}
