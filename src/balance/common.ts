@@ -1,0 +1,135 @@
+/**
+ * Shared plumbing for balancing methods: Gramian lookup, output assembly and
+ * option validation helpers. Every method reduces to a coefficient vector over
+ * the raw task gradients; `finish` turns it into a BalanceOutput.
+ */
+import type { BalanceInput, BalanceOutput } from "./types.ts";
+import { combine, diagnosticsFromGram, gramian } from "./linalg.ts";
+
+/** The T×T Gramian of the input's gradients: `input.gram` if given, else computed. */
+export function gramOf(input: BalanceInput): Float64Array {
+  const T = input.grads.length;
+  if (input.gram !== undefined) {
+    if (input.gram.length !== T * T) {
+      throw new Error(`gram: expected a ${T}x${T} Gramian (length ${T * T}), got length ${input.gram.length}`);
+    }
+    return input.gram;
+  }
+  return gramian(input.grads);
+}
+
+/**
+ * Build the BalanceOutput for direction = Σ_i coeffs[i] * g_i. Non-finite
+ * coefficients are a bug upstream and throw instead of leaking NaN into training.
+ * taskScale defaults to all ones (gradient-surgery methods).
+ */
+export function finish(
+  grads: readonly Float32Array[],
+  G: Float64Array,
+  coeffs: Float64Array,
+  extra?: { taskScale?: Float64Array; weights?: Float64Array },
+): BalanceOutput {
+  const T = grads.length;
+  if (coeffs.length !== T) throw new Error(`finish: ${coeffs.length} coefficients for ${T} tasks`);
+  for (let i = 0; i < T; i++) {
+    if (!Number.isFinite(coeffs[i]!)) throw new Error(`finish: non-finite coefficient for task ${i}: ${coeffs[i]}`);
+  }
+  const direction = combine(grads, coeffs);
+  const taskScale = extra?.taskScale ?? new Float64Array(T).fill(1);
+  const out: BalanceOutput = { direction, coeffs, taskScale, diagnostics: diagnosticsFromGram(G, T) };
+  if (extra?.weights !== undefined) out.weights = extra.weights;
+  return out;
+}
+
+/** Throw unless `v` is a finite number in [lo, hi]; the message names the option. */
+export function checkRange(method: string, option: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi) {
+    const range = hi === Infinity ? `>= ${lo}` : `in [${lo}, ${hi}]`;
+    throw new Error(`${method}: option ${option} must be a finite number ${range}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Throw unless numTasks is an integer >= 1. */
+export function checkTasks(method: string, numTasks: number): void {
+  if (!Number.isInteger(numTasks) || numTasks < 1) {
+    throw new Error(`${method}: numTasks must be an integer >= 1, got ${numTasks}`);
+  }
+}
+
+/** Throw unless the input has exactly `numTasks` gradients. */
+export function checkInput(method: string, numTasks: number, input: BalanceInput): void {
+  if (input.grads.length !== numTasks) {
+    throw new Error(`${method}: built for ${numTasks} tasks but got ${input.grads.length} gradients`);
+  }
+}
+
+/**
+ * Merge user options over defaults, rejecting keys the method does not know
+ * (a typo such as `tua` should fail loudly, not silently use the default).
+ */
+export function withDefaults<O extends object>(method: string, defaults: Readonly<O>, options?: Partial<NoInfer<O>>): O {
+  const merged = { ...defaults } as O;
+  if (options === undefined) return merged;
+  const known = Object.keys(defaults);
+  for (const [k, v] of Object.entries(options)) {
+    if (!known.includes(k)) {
+      const list = known.length > 0 ? known.join(", ") : "(none)";
+      throw new Error(`${method}: unknown option "${k}"; valid options are ${list}`);
+    }
+    if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  }
+  return merged;
+}
+
+/** For stateless methods: getState() returns null and setState accepts only null. */
+export function expectNullState(method: string, state: unknown): void {
+  if (state !== null && state !== undefined) {
+    throw new Error(`${method}: this method is stateless; setState expects null, got ${JSON.stringify(state)}`);
+  }
+}
+
+/**
+ * Indices (ascending) of a maximal linearly independent subset of the vectors
+ * whose m×m Gramian is A, by Cholesky with complete pivoting: repeatedly take the
+ * vector with the largest residual squared norm (after removing its projection
+ * on the span of those already taken) and stop when that residual is
+ * ≤ relTol * max_k A_kk. relTol = 1e-8 means a vector whose sine of angle to the
+ * span of the chosen ones is below ~1e-4 counts as dependent. Zero vectors are
+ * never selected; an all-zero A gives an empty subset.
+ */
+export function independentSubset(A: Float64Array, m: number, relTol = 1e-8): Int32Array {
+  const R = Float64Array.from(A);
+  const taken = new Uint8Array(m);
+  const chosen: number[] = [];
+  let maxDiag = 0;
+  for (let k = 0; k < m; k++) maxDiag = Math.max(maxDiag, A[k * m + k]!);
+  if (!(maxDiag > 0)) return new Int32Array(0);
+  const tol = relTol * maxDiag;
+  for (let step = 0; step < m; step++) {
+    let p = -1;
+    let best = tol;
+    for (let k = 0; k < m; k++) {
+      if (taken[k] === 0 && R[k * m + k]! > best) {
+        best = R[k * m + k]!;
+        p = k;
+      }
+    }
+    if (p < 0) break;
+    taken[p] = 1;
+    chosen.push(p);
+    const rpp = R[p * m + p]!;
+    // Schur complement: R_qr -= R_qp R_pr / R_pp over the untaken block.
+    for (let q = 0; q < m; q++) {
+      if (taken[q] !== 0) continue;
+      const f = R[q * m + p]! / rpp;
+      if (f === 0) continue;
+      for (let r = 0; r < m; r++) {
+        if (taken[r] !== 0) continue;
+        R[q * m + r]! -= f * R[p * m + r]!;
+      }
+    }
+  }
+  chosen.sort((a, b) => a - b);
+  return Int32Array.from(chosen);
+}
