@@ -1,0 +1,117 @@
+/** Properties every registered balancing method must satisfy (shape, finiteness, symmetry, state). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { METHODS, createMethod, getMethod, methodNames } from "../../src/balance/registry.ts";
+import { dot } from "../../src/balance/linalg.ts";
+import { Rng } from "../../src/util/rng.ts";
+
+function randomGrads(rng: Rng, T: number, d: number): Float32Array[] {
+  return Array.from({ length: T }, (_, i) => {
+    const g = new Float32Array(d);
+    const scale = 10 ** (i % 3 - 1);
+    for (let k = 0; k < d; k++) g[k] = scale * rng.normal();
+    return g;
+  });
+}
+
+function input(grads: Float32Array[], seed = 3, step = 0) {
+  const T = grads.length;
+  return { grads, losses: Float64Array.from({ length: T }, (_, i) => 0.3 + 0.1 * i), step, epoch: 0, rng: new Rng(seed) };
+}
+
+const RANDOMISED = new Set(["pcgrad", "pcgrad-plus", "gradvac", "rlw"]);
+
+test("every method returns finite output of the right shape on random and degenerate inputs", () => {
+  const rng = new Rng(11);
+  const d = 40;
+  for (const name of methodNames()) {
+    for (const T of [1, 2, 3, 6]) {
+      const cases: Float32Array[][] = [randomGrads(rng, T, d)];
+      const zero = randomGrads(rng, T, d);
+      zero[0]!.fill(0);
+      cases.push(zero);
+      const colinear = randomGrads(rng, T, d);
+      for (let i = 1; i < T; i++) for (let k = 0; k < d; k++) colinear[i]![k] = (i % 2 ? -2 : 3) * colinear[0]![k]!;
+      cases.push(colinear);
+      cases.push(Array.from({ length: T }, () => new Float32Array(d)));
+      for (const grads of cases) {
+        const m = createMethod(name, T);
+        for (let step = 0; step < 3; step++) {
+          const out = m.combine(input(grads, 5, step));
+          assert.equal(out.direction.length, d, `${name} T=${T}: direction length`);
+          assert.equal(out.coeffs.length, T, `${name}: coeffs length`);
+          assert.equal(out.taskScale.length, T, `${name}: taskScale length`);
+          assert.ok(out.direction.every(Number.isFinite), `${name} T=${T}: non-finite direction`);
+          assert.ok(out.taskScale.every(Number.isFinite), `${name}: non-finite taskScale`);
+          assert.equal(out.diagnostics.norms.length, T);
+          assert.equal(out.diagnostics.cosines.length, T * T);
+        }
+      }
+    }
+  }
+});
+
+test("deterministic methods are symmetric: permuting tasks leaves the direction unchanged", () => {
+  const rng = new Rng(21);
+  const T = 4;
+  const d = 30;
+  const perm = [2, 0, 3, 1];
+  for (const name of methodNames()) {
+    if (RANDOMISED.has(name)) continue;
+    const grads = randomGrads(rng, T, d);
+    const a = createMethod(name, T).combine(input(grads)).direction;
+    const pg = perm.map((p) => grads[p]!);
+    const losses = Float64Array.from(perm, (p) => 0.3 + 0.1 * p);
+    const b = createMethod(name, T).combine({ grads: pg, losses, step: 0, epoch: 0, rng: new Rng(3) }).direction;
+    let err = 0;
+    let scale = 0;
+    for (let k = 0; k < d; k++) {
+      err = Math.max(err, Math.abs(a[k]! - b[k]!));
+      scale = Math.max(scale, Math.abs(a[k]!));
+    }
+    assert.ok(err <= 1e-4 * Math.max(1, scale), `${name}: permutation changed the direction by ${err}`);
+  }
+});
+
+test("same seed, same output; state survives a JSON round trip", () => {
+  const rng = new Rng(31);
+  const T = 3;
+  const grads = randomGrads(rng, T, 25);
+  for (const name of methodNames()) {
+    const a = createMethod(name, T);
+    const b = createMethod(name, T);
+    a.combine(input(grads, 9, 0));
+    a.endEpoch?.(Float64Array.of(0.5, 0.4, 0.3));
+    const saved = JSON.parse(JSON.stringify(a.getState()));
+    b.setState(saved);
+    const ra = a.combine(input(grads, 9, 1)).direction;
+    const rb = b.combine(input(grads, 9, 1)).direction;
+    assert.deepEqual(Array.from(ra), Array.from(rb), `${name}: restored state gives a different next step`);
+  }
+});
+
+test("MGDA, GradCraft and PCGrad (2 tasks) leave no conflict between the update and any task", () => {
+  const rng = new Rng(41);
+  for (let trial = 0; trial < 20; trial++) {
+    const grads = randomGrads(rng, 2, 20);
+    // force a conflict
+    for (let k = 0; k < 20; k++) grads[1]![k] = -0.7 * grads[0]![k]! + 0.5 * grads[1]![k]!;
+    for (const name of ["mgda", "pcgrad", "gradcraft"]) {
+      const dir = createMethod(name, 2).combine(input(grads)).direction;
+      for (const g of grads) {
+        const tol = 1e-4 * Math.sqrt(dot(dir, dir) * dot(g, g));
+        assert.ok(dot(dir, g) >= -tol, `${name}: update conflicts with a task (${dot(dir, g)})`);
+      }
+    }
+  }
+});
+
+test("options are validated with messages naming the option", () => {
+  assert.throws(() => createMethod("gradcraft", 3, { tau: 2 }), /tau/);
+  assert.throws(() => createMethod("gradcraft", 3, { tua: 0.1 }), /unknown option "tua".*tau/);
+  assert.throws(() => createMethod("gradcraft", 3, { tau: "abc" }), /tau must be a number/);
+  assert.throws(() => getMethod("nope"), /unknown method "nope"; choose one of: ew/);
+  assert.equal(getMethod("PCGrad+").name, "pcgrad-plus");
+  assert.equal(getMethod("uc").name, "uw");
+  assert.equal(METHODS.size, 15);
+});
