@@ -1,0 +1,268 @@
+/**
+ * The paper-layout comparison table (GradCraft, Table 1): one column per method,
+ * rows "<task> AUC", "<task> GAUC" for each task, then AV-A, AV-G, RI-A, RI-G.
+ *
+ * Cells are mean ± sample std over seeds (std omitted with one seed).
+ *   - AV-A / AV-G: per seed, the mean over tasks of AUC / GAUC; then mean ± std over seeds.
+ *   - RI-A / RI-G (percent): per seed s, 100 · mean_t (M_t,s − B_t) / B_t where B_t is the
+ *     baseline's seed-mean for task t; then mean ± std over seeds. The mean therefore equals
+ *     the RI of the method's seed-means vs the baseline's seed-means, and the std reflects the
+ *     method's seed variation only (the baseline mean is treated as a fixed reference).
+ *     The baseline's own RI cells are null (0 by definition) and are not ranked.
+ * Seeds are aligned by index: within one method every task's auc and gauc arrays must have
+ * the same length (seed i of every task is the same run). Methods may differ in seed count.
+ *
+ * Marks: per row, higher is better for every metric. Cells are ranked on the value as
+ * displayed (rounded to the row's digits), so equal-looking numbers share a mark; dense
+ * ranking: every cell with the top value is "best", every cell with the next distinct value
+ * is "second". NaN means and null cells are never marked.
+ */
+import { meanStd, relativeImprovement } from "../metrics/summary.ts";
+
+export interface MethodSummary {
+  /** Method id (e.g. "single", "gradcraft"); unique across the table. */
+  method: string;
+  /** Column header shown in the table. */
+  label: string;
+  /** One entry per task; auc / gauc hold one value per seed. */
+  perTask: { task: string; auc: number[]; gauc: number[] }[];
+}
+
+export interface ComparisonOptions {
+  /** Method name of the single-task baseline used for RI. */
+  baseline: string;
+  /** Decimals for AUC / GAUC / AV rows; default 4. */
+  digits?: number;
+  /** Decimals for the RI rows (in percent); default 2. */
+  riDigits?: number;
+}
+
+export type CellMark = "best" | "second" | null;
+
+export interface TableCell {
+  mean: number;
+  /** Sample std over seeds; null when there is a single seed. */
+  std: number | null;
+  /** Number of seeds. */
+  n: number;
+  mark: CellMark;
+  /** Display text, e.g. "0.7123 ± 0.0012" or "1.23 ± 0.40%". */
+  text: string;
+}
+
+export interface TableRow {
+  /** Row label: "<task> AUC", "<task> GAUC", "AV-A", "AV-G", "RI-A" or "RI-G". */
+  metric: string;
+  /** "%" for RI rows, "" otherwise. Values in RI rows are already in percent. */
+  unit: "" | "%";
+  /** Aligned with `columns`; null where not applicable (the baseline's RI). */
+  cells: (TableCell | null)[];
+}
+
+export interface ComparisonTable {
+  columns: { method: string; label: string }[];
+  rows: TableRow[];
+  baseline: string;
+  digits: number;
+  riDigits: number;
+}
+
+function checkDigits(name: string, d: number): void {
+  if (!Number.isInteger(d) || d < 0 || d > 12) throw new Error(`buildComparisonTable: opts.${name} must be an integer in [0, 12], got ${d}`);
+}
+
+/** toFixed without a "-0.00" sign artefact. */
+function fixed(x: number, digits: number): string {
+  const s = x.toFixed(digits);
+  return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
+}
+
+function makeCell(values: number[], digits: number, unit: "" | "%"): TableCell {
+  const ms = meanStd(values);
+  const std = ms.n > 1 ? ms.std : null;
+  const text = fixed(ms.mean, digits) + (std === null ? "" : ` ± ${fixed(std, digits)}`) + unit;
+  return { mean: ms.mean, std, n: ms.n, mark: null, text };
+}
+
+function markRow(row: TableRow, digits: number, skip: number): void {
+  const keyOf = (c: TableCell) => Number(c.mean.toFixed(digits));
+  const keys: number[] = [];
+  row.cells.forEach((c, j) => {
+    if (c !== null && j !== skip && Number.isFinite(c.mean)) keys.push(keyOf(c));
+  });
+  const distinct = [...new Set(keys)].sort((a, b) => b - a);
+  const best = distinct[0];
+  const second = distinct[1];
+  row.cells.forEach((c, j) => {
+    if (c === null || j === skip || !Number.isFinite(c.mean)) return;
+    const k = keyOf(c);
+    if (k === best) c.mark = "best";
+    else if (k === second) c.mark = "second";
+  });
+}
+
+interface Validated {
+  tasks: string[];
+  /** [method][task] -> {auc, gauc} */
+  byTask: { auc: number[]; gauc: number[] }[][];
+  seeds: number[];
+}
+
+function validate(summaries: MethodSummary[], baseline: string): Validated {
+  if (summaries.length === 0) throw new Error("buildComparisonTable: summaries is empty");
+  const names = new Set<string>();
+  for (const s of summaries) {
+    if (names.has(s.method)) throw new Error(`buildComparisonTable: duplicate method "${s.method}"`);
+    names.add(s.method);
+  }
+  const base = summaries.find((s) => s.method === baseline);
+  if (base === undefined) {
+    throw new Error(`buildComparisonTable: opts.baseline "${baseline}" is not among the methods (${[...names].join(", ")})`);
+  }
+  const tasks = base.perTask.map((t) => t.task);
+  if (tasks.length === 0) throw new Error(`buildComparisonTable: baseline "${baseline}" has no tasks`);
+  const byTask: Validated["byTask"] = [];
+  const seeds: number[] = [];
+  for (const s of summaries) {
+    const map = new Map<string, { auc: number[]; gauc: number[] }>();
+    for (const t of s.perTask) {
+      if (map.has(t.task)) throw new Error(`buildComparisonTable: method "${s.method}" lists task "${t.task}" twice`);
+      if (!tasks.includes(t.task)) {
+        throw new Error(`buildComparisonTable: method "${s.method}" has task "${t.task}" which the baseline lacks`);
+      }
+      map.set(t.task, t);
+    }
+    let nSeeds = -1;
+    const row: { auc: number[]; gauc: number[] }[] = [];
+    for (const task of tasks) {
+      const t = map.get(task);
+      if (t === undefined) throw new Error(`buildComparisonTable: method "${s.method}" is missing task "${task}"`);
+      for (const [kind, xs] of [["auc", t.auc], ["gauc", t.gauc]] as const) {
+        if (xs.length === 0) throw new Error(`buildComparisonTable: method "${s.method}" task "${task}" has no ${kind} values`);
+        if (nSeeds === -1) nSeeds = xs.length;
+        else if (xs.length !== nSeeds) {
+          throw new Error(
+            `buildComparisonTable: method "${s.method}" task "${task}" has ${xs.length} ${kind} values, expected ${nSeeds} (one per seed, aligned across tasks)`,
+          );
+        }
+      }
+      row.push(t);
+    }
+    byTask.push(row);
+    seeds.push(nSeeds);
+  }
+  return { tasks, byTask, seeds };
+}
+
+/** Build the table model. @throws on inconsistent summaries (messages name the method/task). */
+export function buildComparisonTable(summaries: MethodSummary[], opts: ComparisonOptions): ComparisonTable {
+  const digits = opts.digits ?? 4;
+  const riDigits = opts.riDigits ?? 2;
+  checkDigits("digits", digits);
+  checkDigits("riDigits", riDigits);
+  const { tasks, byTask, seeds } = validate(summaries, opts.baseline);
+  const bIdx = summaries.findIndex((s) => s.method === opts.baseline);
+  const T = tasks.length;
+  const baseAuc = byTask[bIdx]!.map((t) => meanStd(t.auc).mean);
+  const baseGauc = byTask[bIdx]!.map((t) => meanStd(t.gauc).mean);
+
+  const rows: TableRow[] = [];
+  for (let t = 0; t < T; t++) {
+    rows.push({ metric: `${tasks[t]} AUC`, unit: "", cells: byTask.map((m) => makeCell(m[t]!.auc, digits, "")) });
+    rows.push({ metric: `${tasks[t]} GAUC`, unit: "", cells: byTask.map((m) => makeCell(m[t]!.gauc, digits, "")) });
+  }
+  const perSeed = (m: number, fn: (s: number) => number) => Array.from({ length: seeds[m]! }, (_, s) => fn(s));
+  const taskValues = (m: number, kind: "auc" | "gauc", s: number) => byTask[m]!.map((t) => t[kind][s]!);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  rows.push({ metric: "AV-A", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => mean(taskValues(m, "auc", s))), digits, "")) });
+  rows.push({ metric: "AV-G", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => mean(taskValues(m, "gauc", s))), digits, "")) });
+  const riCells = (kind: "auc" | "gauc", base: number[]) =>
+    byTask.map((_, m) =>
+      m === bIdx ? null : makeCell(perSeed(m, (s) => 100 * relativeImprovement(taskValues(m, kind, s), base)), riDigits, "%"),
+    );
+  rows.push({ metric: "RI-A", unit: "%", cells: riCells("auc", baseAuc) });
+  rows.push({ metric: "RI-G", unit: "%", cells: riCells("gauc", baseGauc) });
+
+  for (const row of rows) {
+    if (row.unit === "%") markRow(row, riDigits, bIdx);
+    else markRow(row, digits, -1);
+  }
+  return {
+    columns: summaries.map((s) => ({ method: s.method, label: s.label })),
+    rows,
+    baseline: opts.baseline,
+    digits,
+    riDigits,
+  };
+}
+
+/** Placeholder for not-applicable cells (the baseline's RI). */
+const NA = "-";
+
+function mdEscape(s: string): string {
+  return s.replace(/[\r\n]+/g, " ").replace(/[\\`*_{}[\]<>|&~#]/g, (c) => `\\${c}`);
+}
+
+/**
+ * GitHub-flavoured Markdown: best **x**, second <u>x</u>, "-" for not-applicable.
+ * Labels and task names are escaped (backslash before Markdown punctuation, newlines → space).
+ */
+export function toMarkdown(table: ComparisonTable): string {
+  const head = `| Metric | ${table.columns.map((c) => mdEscape(c.label)).join(" | ")} |`;
+  const sep = `|---|${table.columns.map(() => "---:").join("|")}|`;
+  const body = table.rows.map((r) => {
+    const cells = r.cells.map((c) => {
+      if (c === null) return NA;
+      if (c.mark === "best") return `**${c.text}**`;
+      if (c.mark === "second") return `<u>${c.text}</u>`;
+      return c.text;
+    });
+    return `| ${mdEscape(r.metric)} | ${cells.join(" | ")} |`;
+  });
+  return [head, sep, ...body].join("\n") + "\n";
+}
+
+function csvField(s: string): string {
+  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * Long ("tidy") CSV, one line per (metric row, method), rows in table order, methods in
+ * column order. Header: method,label,metric,unit,mean,std,n,mark.
+ * Numbers are unrounded (shortest round-trip form); RI rows are in percent (unit "%").
+ * std is empty with one seed; mean, std and n are empty for not-applicable cells
+ * (the baseline's RI). mark is "best", "second" or empty. Fields containing a comma,
+ * quote, CR/LF or edge whitespace are quoted with "" doubling (RFC 4180); lines end in "\n".
+ */
+export function toCsv(table: ComparisonTable): string {
+  const lines = ["method,label,metric,unit,mean,std,n,mark"];
+  for (const r of table.rows) {
+    r.cells.forEach((c, j) => {
+      const col = table.columns[j]!;
+      const nums = c === null ? ["", "", ""] : [String(c.mean), c.std === null ? "" : String(c.std), String(c.n)];
+      lines.push([col.method, col.label, r.metric, r.unit, ...nums, c?.mark ?? ""].map(csvField).join(","));
+    });
+  }
+  return lines.join("\n") + "\n";
+}
+
+function htmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+/** An HTML <table> string: best in <b>, second in <u>, "-" for not-applicable; all text escaped. */
+export function toHtmlTable(table: ComparisonTable): string {
+  const out: string[] = ["<table>", "<thead>"];
+  out.push(`<tr><th>Metric</th>${table.columns.map((c) => `<th>${htmlEscape(c.label)}</th>`).join("")}</tr>`);
+  out.push("</thead>", "<tbody>");
+  for (const r of table.rows) {
+    const tds = r.cells.map((c) => {
+      if (c === null) return `<td>${NA}</td>`;
+      const t = htmlEscape(c.text);
+      return `<td>${c.mark === "best" ? `<b>${t}</b>` : c.mark === "second" ? `<u>${t}</u>` : t}</td>`;
+    });
+    out.push(`<tr><th scope="row">${htmlEscape(r.metric)}</th>${tds.join("")}</tr>`);
+  }
+  out.push("</tbody>", "</table>");
+  return out.join("\n") + "\n";
+}
