@@ -1,0 +1,19 @@
+/** Public API of the data layer. */
+import type { PreparedDataset } from "./types.ts";
+import type { DatasetSpec } from "./spec.ts";
+import { prepareDataset, type PrepareOptions } from "./prepare.ts";
+import { openPrepared, type ReaderOptions } from "./reader.ts";
+
+export * from "./types.ts";
+export { DataError } from "./errors.ts";
+export { validateSpec, type DatasetSpec, type TaskSpec, type SplitSpec, type JoinSpec, type ColumnRef, type NumericRef } from "./spec.ts";
+export { BUILTIN_DATASETS, bundledDataDir, kuairandSpec, wechatSpec, resolveSpec, loadSpecFile } from "./builtin.ts";
+export { prepareDataset, datasetHash, DEFAULT_CACHE_DIR, type Manifest, type PrepareOptions, type PrepareResult } from "./prepare.ts";
+export { openPrepared, mixSeed, type ReaderOptions } from "./reader.ts";
+export { inspectDataset, summarizeDataset, formatSummary, summarize, type DatasetSummary, type SplitSummary } from "./inspect.ts";
+
+/** Prepares (or reuses the cached) dataset, then opens it. */
+export async function loadDataset(nameOrSpec: string | DatasetSpec, opts: PrepareOptions & ReaderOptions = {}): Promise<PreparedDataset> {
+  const { dir } = await prepareDataset(nameOrSpec, opts);
+  return openPrepared(dir, opts);
+}

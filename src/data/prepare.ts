@@ -1,0 +1,701 @@
+/**
+ * prepareDataset: reads CSV / CSV.gz / Parquet logs with DuckDB, derives labels, fits vocabularies,
+ * bucket boundaries and thresholds on the training split, encodes every split and writes the cache.
+ *
+ * Cache layout (`<cacheDir>/<name>-<hash16>/`):
+ *   manifest.json                  see `Manifest`
+ *   <split>/field_<i>.i32          int32 little-endian ids, one per row (field i of manifest.fields)
+ *   <split>/label_<t>.u8           uint8 0/1 labels (task t of manifest.tasks)
+ *   <split>/group.i32              int32 group ids (GAUC); 1..numGroups, 0 when the group value is NULL
+ * Rows keep the log's order within each split. The work happens in a temporary folder
+ * `<cacheDir>/.tmp-*` (with an on-disk DuckDB database, so memory stays bounded) that is renamed
+ * into place when complete and removed on failure.
+ *
+ * Group ids come from a dictionary over all splits (they are an evaluation key, not a feature, so
+ * this leaks nothing); feature vocabularies are fitted on train only, ordered by descending train
+ * frequency then value; ids 1..V, unseen or NULL -> 0.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { SplitName } from "./types.ts";
+import { DataError } from "./errors.ts";
+import { fieldDefs, quoteIdent, quoteStr, type DatasetSpec, type FieldDef, type TaskSpec } from "./spec.ts";
+import { resolveSpec } from "./builtin.ts";
+
+export const FORMAT_VERSION = 1;
+export const SPLITS: readonly SplitName[] = ["train", "val", "test"];
+
+export interface ManifestField {
+  name: string;
+  kind: "categorical" | "numeric";
+  vocabSize: number;
+  /** Quantile bucket boundaries (numeric fields). */
+  boundaries?: number[];
+}
+
+export interface ManifestTask {
+  name: string;
+  kind: TaskSpec["kind"];
+  /** Watch-time threshold fitted on train (ev / lv / quantile tasks). */
+  threshold?: number;
+}
+
+export interface Manifest {
+  format: "mtlcraft-dataset";
+  version: number;
+  name: string;
+  hash: string;
+  createdAt: string;
+  spec: DatasetSpec;
+  inputs: { file: string; bytes: number; hash: string }[];
+  fields: ManifestField[];
+  tasks: ManifestTask[];
+  thresholds: Record<string, number>;
+  groupColumn: string;
+  numGroups: number;
+  rows: Record<SplitName, number>;
+  /** Log rows outside every split (e.g. dates outside the ranges). */
+  droppedRows: number;
+  labelRates: Record<SplitName, Record<string, number>>;
+  users: Record<SplitName, number> | null;
+  items: Record<SplitName, number> | null;
+  warnings: string[];
+}
+
+export interface PrepareOptions {
+  /** Cache root (default `.cache/datasets`). */
+  cacheDir?: string;
+  /** Rebuild even when a valid cache exists. */
+  force?: boolean;
+  /** Folder relative source paths are resolved against (overrides the spec's; the WeChat folder for `wechat`). */
+  dataDir?: string;
+  /** Alias of `dataDir` (the CLI's --source). */
+  source?: string;
+  progress?: (done: number, total: number, stage: string) => void;
+  log?: (msg: string) => void;
+  /** DuckDB worker threads (default: DuckDB's). */
+  threads?: number;
+  /** DuckDB memory limit, e.g. "4GB" (default: DuckDB's, 80% of RAM); beyond it DuckDB spills to the temp folder. */
+  memoryLimit?: string;
+}
+
+export interface PrepareResult {
+  dir: string;
+  manifest: Manifest;
+  /** True when an existing cache was reused. */
+  cached: boolean;
+}
+
+export const DEFAULT_CACHE_DIR = ".cache/datasets";
+/** Files larger than this are fingerprinted by size + first/last 4 MiB instead of hashed whole. */
+const FULL_HASH_LIMIT = 512 * 1024 * 1024;
+
+function hashFile(path: string): string {
+  const h = createHash("sha256");
+  const size = statSync(path).size;
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const region = (start: number, len: number): void => {
+      let pos = start;
+      const end = start + len;
+      while (pos < end) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+        if (n <= 0) break;
+        h.update(buf.subarray(0, n));
+        pos += n;
+      }
+    };
+    if (size <= FULL_HASH_LIMIT) region(0, size);
+    else {
+      h.update(`size:${size}`);
+      region(0, 4 << 20);
+      region(size - (4 << 20), 4 << 20);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+function listOf(x: string | string[] | undefined): string[] {
+  return x === undefined ? [] : Array.isArray(x) ? x : [x];
+}
+
+function abs(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+/** Every input file of a spec, resolved. */
+export function specInputs(spec: DatasetSpec, baseDir: string): string[] {
+  const files = [...listOf(spec.log)];
+  if (spec.split.kind === "files") for (const s of SPLITS) files.push(...listOf(spec.split[s]));
+  for (const j of spec.joins ?? []) files.push(j.path);
+  return files.map((f) => abs(baseDir, f));
+}
+
+function stableStringify(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(stableStringify).join(",")}]`;
+  if (x && typeof x === "object") {
+    const o = x as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined && k !== "dataDir" && k !== "description" && k !== "$schema")
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(x);
+}
+
+/** Content hash of spec + input files (paths enter only through the spec as written). */
+export function datasetHash(spec: DatasetSpec, baseDir: string): { hash: string; inputs: Manifest["inputs"] } {
+  const inputs: Manifest["inputs"] = [];
+  for (const f of specInputs(spec, baseDir)) {
+    if (!existsSync(f)) throw new DataError(`input file not found: ${f}`, { file: f });
+    inputs.push({ file: f, bytes: statSync(f).size, hash: hashFile(f) });
+  }
+  const h = createHash("sha256");
+  h.update(`mtlcraft-dataset v${FORMAT_VERSION}\n`);
+  h.update(stableStringify(spec));
+  for (const i of inputs) h.update(`\n${basename(i.file)}:${i.bytes}:${i.hash}`);
+  return { hash: h.digest("hex"), inputs };
+}
+
+function readManifest(dir: string): Manifest | null {
+  const p = join(dir, "manifest.json");
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as Manifest;
+  } catch {
+    return null;
+  }
+}
+
+export async function prepareDataset(specOrName: string | DatasetSpec, opts: PrepareOptions = {}): Promise<PrepareResult> {
+  const dataDir = opts.dataDir ?? opts.source;
+  const { spec, baseDir } = resolveSpec(specOrName, dataDir !== undefined ? { dataDir } : {});
+  const log = opts.log ?? (() => {});
+  const cacheRoot = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
+  const { hash, inputs } = datasetHash(spec, baseDir);
+  const dir = join(cacheRoot, `${spec.name}-${hash.slice(0, 16)}`);
+  if (!opts.force) {
+    const m = readManifest(dir);
+    if (m && m.hash === hash && m.version === FORMAT_VERSION) {
+      log(`using cached dataset ${dir}`);
+      return { dir, manifest: m, cached: true };
+    }
+  }
+  mkdirSync(cacheRoot, { recursive: true });
+  const tmp = mkdtempSync(join(cacheRoot, `.tmp-${spec.name}-`));
+  try {
+    const manifest = await build(spec, baseDir, tmp, opts, log);
+    manifest.hash = hash;
+    manifest.inputs = inputs.map((i) => ({ ...i, file: i.file }));
+    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      // Another process finished the same dataset first: keep its copy.
+      const other = readManifest(dir);
+      if (!other || other.hash !== hash) throw e;
+      rmSync(tmp, { recursive: true, force: true });
+      return { dir, manifest: other, cached: true };
+    }
+    return { dir, manifest, cached: false };
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
+
+function readerSql(files: string[]): string {
+  const list = `[${files.map(quoteStr).join(", ")}]`;
+  if (files.every((f) => f.toLowerCase().endsWith(".parquet"))) return `read_parquet(${list}, union_by_name = true)`;
+  return `read_csv(${list}, union_by_name = true)`;
+}
+
+class Db {
+  constructor(readonly conn: DuckDBConnection) {}
+
+  async run(sql: string, ctx: string): Promise<void> {
+    try {
+      await this.conn.run(sql);
+    } catch (e) {
+      throw wrap(e, ctx);
+    }
+  }
+
+  async rows(sql: string, ctx: string): Promise<Record<string, unknown>[]> {
+    try {
+      return (await this.conn.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+    } catch (e) {
+      throw wrap(e, ctx);
+    }
+  }
+}
+
+function wrap(e: unknown, ctx: string): Error {
+  if (e instanceof DataError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new DataError(`${ctx}: ${msg}`);
+}
+
+/** Raw header names of a CSV or Parquet file (duplicates not renamed). */
+async function rawHeader(db: Db, file: string): Promise<string[]> {
+  if (file.toLowerCase().endsWith(".parquet")) {
+    const rows = await db.rows(`SELECT name FROM parquet_schema(${quoteStr(file)}) WHERE num_children IS NULL OR num_children = 0`, `reading the schema of ${file}`);
+    return rows.map((r) => String(r.name));
+  }
+  const rows = await db.rows(`SELECT * FROM read_csv(${quoteStr(file)}, header = false, all_varchar = true) LIMIT 1`, `reading the header of ${file}`);
+  const first = rows[0];
+  if (!first) throw new DataError(`file ${file} is empty`, { file });
+  return Object.values(first).map((v) => String(v));
+}
+
+async function checkHeader(db: Db, file: string): Promise<void> {
+  if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
+  const names = await rawHeader(db, file);
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) throw new DataError(`file ${file} has the column name "${n}" more than once`, { file, column: n });
+    seen.add(n);
+  }
+}
+
+async function describe(db: Db, rel: string, ctx: string): Promise<Map<string, string>> {
+  const rows = await db.rows(`DESCRIBE SELECT * FROM ${rel}`, ctx);
+  return new Map(rows.map((r) => [String(r.column_name), String(r.column_type)]));
+}
+
+function lit(v: number | string): string {
+  return typeof v === "number" ? String(v) : quoteStr(v);
+}
+
+function num(x: unknown): number {
+  if (typeof x === "bigint") return Number(x);
+  if (typeof x === "number") return x;
+  if (x === null || x === undefined) return NaN;
+  return Number(x);
+}
+
+interface LabelPlan {
+  task: TaskSpec;
+  /** Columns of `raw` feeding this label. */
+  rawCols: string[];
+}
+
+async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: PrepareOptions, log: (m: string) => void): Promise<Manifest> {
+  const progress = opts.progress ?? (() => {});
+  const warnings: string[] = [];
+  const warn = (m: string): void => {
+    warnings.push(m);
+    log(`warning: ${m}`);
+  };
+  const config: Record<string, string> = { temp_directory: join(tmp, "spill"), preserve_insertion_order: "true" };
+  if (opts.threads) config.threads = String(opts.threads);
+  if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
+  const instance = await DuckDBInstance.create(join(tmp, "work.duckdb"), config);
+  const conn = await instance.connect();
+  const db = new Db(conn);
+  try {
+    const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn);
+    m.warnings = warnings;
+    return m;
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+    rmSync(join(tmp, "work.duckdb"), { force: true });
+    rmSync(join(tmp, "work.duckdb.wal"), { force: true });
+    rmSync(join(tmp, "spill"), { recursive: true, force: true });
+  }
+}
+
+async function buildWith(
+  db: Db,
+  spec: DatasetSpec,
+  baseDir: string,
+  tmp: string,
+  progress: (done: number, total: number, stage: string) => void,
+  log: (m: string) => void,
+  warn: (m: string) => void,
+): Promise<Manifest> {
+  const STAGES = 6;
+  progress(0, STAGES, "read");
+  // ---- 1. log table (insertion order kept: rowid is the row's position in the log)
+  const colFile = new Map<string, string>();
+  let logFiles: string[];
+  if (spec.split.kind === "files") {
+    const fsplit = spec.split;
+    const per = SPLITS.map((s) => listOf(fsplit[s]).map((f) => abs(baseDir, f)));
+    logFiles = per.flat();
+    for (const f of logFiles) await checkHeader(db, f);
+    for (let s = 0; s < 3; s++) {
+      const files = per[s] ?? [];
+      if (files.length === 0) continue;
+      const sel = `SELECT *, ${s}::UTINYINT AS __split FROM ${readerSql(files)}`;
+      const ctx = `reading ${files.join(", ")}`;
+      if (s === 0) await db.run(`CREATE TABLE log AS ${sel}`, ctx);
+      else await db.run(`INSERT INTO log BY NAME ${sel}`, ctx);
+    }
+  } else {
+    logFiles = listOf(spec.log).map((f) => abs(baseDir, f));
+    for (const f of logFiles) await checkHeader(db, f);
+    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql(logFiles)}`, `reading ${logFiles.join(", ")}`);
+  }
+  const logDesc = logFiles.join(", ");
+  const schema = await describe(db, "log", "describing the log");
+  for (const c of schema.keys()) colFile.set(c, logDesc);
+  const logRows = num((await db.rows(`SELECT count(*) AS n FROM log`, "counting log rows"))[0]?.n);
+  log(`read ${logRows} log rows from ${logDesc}`);
+
+  // ---- 2. side tables
+  const joinSql: string[] = [];
+  const selectSide: string[] = [];
+  for (const [i, j] of (spec.joins ?? []).entries()) {
+    const file = abs(baseDir, j.path);
+    await checkHeader(db, file);
+    const left = typeof j.on === "string" ? j.on : j.on.left;
+    const right = typeof j.on === "string" ? j.on : j.on.right;
+    const side = await describe(db, readerSql([file]), `reading ${file}`);
+    for (const c of [right, ...j.columns]) if (!side.has(c)) throw new DataError(`column "${c}" not found in ${file} (columns: ${[...side.keys()].join(", ")})`, { file, column: c });
+    if (!schema.has(left)) throw new DataError(`join key column "${left}" not found in ${logDesc}`, { file: logDesc, column: left });
+    const cols = j.columns.map((c) => `${quoteIdent(c)} AS ${quoteIdent((j.prefix ?? "") + c)}`).join(", ");
+    await db.run(`CREATE TABLE side_${i} AS SELECT ${quoteIdent(right)} AS __key, ${cols} FROM ${readerSql([file])}`, `reading ${file}`);
+    const dup = num((await db.rows(`SELECT count(*) - count(DISTINCT __key) AS n FROM side_${i}`, `checking ${file}`))[0]?.n);
+    if (dup > 0) throw new DataError(`side table ${file} has ${dup} rows with a duplicate key in column "${right}"`, { file, column: right, rows: dup });
+    for (const c of j.columns) {
+      const out = (j.prefix ?? "") + c;
+      if (schema.has(out)) throw new DataError(`column "${out}" of ${file} clashes with a column of the log ${colFile.get(out)}; set a prefix in the join`, { file, column: out });
+      schema.set(out, side.get(c) ?? "VARCHAR");
+      colFile.set(out, file);
+      selectSide.push(`s${i}.${quoteIdent(out)}`);
+    }
+    joinSql.push(`LEFT JOIN side_${i} s${i} ON l.${quoteIdent(left)} = s${i}.__key`);
+  }
+  const srcSql = `(SELECT l.rowid AS __rid, l.*${selectSide.length ? ", " + selectSide.join(", ") : ""} FROM log l ${joinSql.join(" ")}) src`;
+  progress(1, STAGES, "validate");
+
+  // ---- 3. validate columns and types
+  const need = (c: string, what: string): void => {
+    if (!schema.has(c)) throw new DataError(`${what} column "${c}" not found in ${logDesc}${spec.joins?.length ? " or the joined tables" : ""} (columns: ${[...schema.keys()].join(", ")})`, { file: logDesc, column: c });
+  };
+  const numeric = (c: string, what: string): void => {
+    need(c, what);
+    const t = schema.get(c) ?? "";
+    if (!NUMERIC_TYPE.test(t)) throw new DataError(`${what} column "${c}" in ${colFile.get(c)} has type ${t}, expected a number (check for non-numeric values)`, { file: colFile.get(c) ?? logDesc, column: c });
+  };
+  const fields = fieldDefs(spec);
+  for (const f of fields) {
+    if (f.column !== undefined) {
+      if (f.kind === "numeric") numeric(f.column, `numeric feature "${f.name}"`);
+      else need(f.column, `feature "${f.name}"`);
+    }
+  }
+  if (spec.groupColumn) need(spec.groupColumn, "group");
+  if (spec.userColumn) need(spec.userColumn, "user");
+  if (spec.itemColumn) need(spec.itemColumn, "item");
+  if (spec.split.kind === "date") need(spec.split.column, "split date");
+  if (spec.split.kind === "fraction" && spec.split.by) need(spec.split.by, "split");
+
+  const watchCols = new Set<string>();
+  const durCols = new Set<string>();
+  for (const t of spec.tasks) {
+    if (t.kind === "column") {
+      need(t.column, `label "${t.name}"`);
+      const ty = schema.get(t.column) ?? "";
+      if (ty !== "BOOLEAN" && !NUMERIC_TYPE.test(ty)) throw new DataError(`label column "${t.column}" in ${colFile.get(t.column)} has type ${ty}, expected 0/1 numbers or booleans`, { file: colFile.get(t.column) ?? logDesc, column: t.column });
+    } else if (t.kind === "ev" || t.kind === "lv" || t.kind === "quantile" || t.kind === "cv") {
+      numeric(t.watch, `watch-time (task "${t.name}")`);
+      watchCols.add(t.watch);
+      if (t.kind === "cv") {
+        numeric(t.duration, `duration (task "${t.name}")`);
+        durCols.add(t.duration);
+      }
+    }
+  }
+  // One scan for every value check.
+  const aggs: string[] = ["count(*) AS __n"];
+  const wl = [...watchCols];
+  const dl = [...durCols];
+  const ll = spec.tasks.filter((t): t is Extract<TaskSpec, { kind: "column" }> => t.kind === "column");
+  wl.forEach((c, i) => {
+    const q = quoteIdent(c);
+    aggs.push(`count(*) FILTER (WHERE ${q} IS NULL) AS w${i}_nul`, `count(*) FILTER (WHERE isnan(${q}::DOUBLE)) AS w${i}_nan`, `count(*) FILTER (WHERE ${q} < 0) AS w${i}_neg`);
+  });
+  dl.forEach((c, i) => {
+    const q = quoteIdent(c);
+    aggs.push(`count(*) FILTER (WHERE isnan(${q}::DOUBLE) OR ${q} < 0) AS d${i}_bad`, `count(*) FILTER (WHERE ${q} IS NULL) AS d${i}_nul`);
+  });
+  ll.forEach((t, i) => {
+    const q = quoteIdent(t.column);
+    aggs.push(`count(*) FILTER (WHERE ${q} IS NULL OR ${q}::DOUBLE NOT IN (0, 1)) AS l${i}_bad`);
+  });
+  const chk = (await db.rows(`SELECT ${aggs.join(", ")} FROM ${srcSql}`, `checking the values of ${logDesc}`))[0] ?? {};
+  wl.forEach((c, i) => {
+    const nul = num(chk[`w${i}_nul`]);
+    const nan = num(chk[`w${i}_nan`]);
+    const neg = num(chk[`w${i}_neg`]);
+    const bad = nul + nan + neg;
+    if (bad > 0) throw new DataError(`watch-time column "${c}" in ${colFile.get(c)} has ${bad} bad rows (${nul} missing, ${nan} NaN, ${neg} negative)`, { file: colFile.get(c) ?? logDesc, column: c, rows: bad });
+  });
+  dl.forEach((c, i) => {
+    const bad = num(chk[`d${i}_bad`]);
+    const nul = num(chk[`d${i}_nul`]);
+    if (bad > 0) throw new DataError(`duration column "${c}" in ${colFile.get(c)} has ${bad} NaN or negative rows`, { file: colFile.get(c) ?? logDesc, column: c, rows: bad });
+    if (nul > 0) warn(`duration column "${c}" (${colFile.get(c)}) is missing for ${nul} rows; their CV label is 0`);
+  });
+  ll.forEach((t, i) => {
+    const bad = num(chk[`l${i}_bad`]);
+    if (bad > 0) throw new DataError(`label column "${t.column}" in ${colFile.get(t.column)} has ${bad} rows that are not 0 or 1`, { file: colFile.get(t.column) ?? logDesc, column: t.column, rows: bad });
+  });
+
+  // ---- 4. raw table: split + evaluated features + label inputs
+  let splitExpr: string;
+  const sp = spec.split;
+  if (sp.kind === "files") {
+    splitExpr = sp.val !== undefined ? "__split" : `CASE WHEN __split = 0 AND (hash(__rid, ${sp.seed ?? 0}::BIGINT) % 1000000007)::DOUBLE / 1000000007 < ${sp.valFraction} THEN 1 ELSE __split END`;
+  } else if (sp.kind === "date") {
+    const c = quoteIdent(sp.column);
+    splitExpr = `CASE ${(["train", "val", "test"] as const).map((s, i) => `WHEN ${c} BETWEEN ${lit(sp[s][0])} AND ${lit(sp[s][1])} THEN ${i}`).join(" ")} END`;
+  } else {
+    const key = sp.by ? `hash(${quoteIdent(sp.by)}::VARCHAR, ${sp.seed}::BIGINT)` : `hash(__rid, ${sp.seed}::BIGINT)`;
+    const u = `((${key}) % 1000000007)::DOUBLE / 1000000007`;
+    splitExpr = `CASE WHEN ${u} < ${sp.train} THEN 0 WHEN ${u} < ${sp.train + sp.val} THEN 1 ELSE 2 END`;
+  }
+  const sel: string[] = ["__rid", `(${splitExpr})::UTINYINT AS __split`];
+  fields.forEach((f, i) => sel.push(f.kind === "numeric" ? `(${f.sql})::DOUBLE AS f_${i}` : `${f.sql} AS f_${i}`));
+  const plans: LabelPlan[] = [];
+  spec.tasks.forEach((t, k) => {
+    switch (t.kind) {
+      case "column":
+        sel.push(`(${quoteIdent(t.column)})::UTINYINT AS t_${k}`);
+        plans.push({ task: t, rawCols: [`t_${k}`] });
+        break;
+      case "sql":
+        sel.push(`COALESCE((${t.expr})::BOOLEAN, false)::UTINYINT AS t_${k}`);
+        plans.push({ task: t, rawCols: [`t_${k}`] });
+        break;
+      case "cv":
+        sel.push(`${quoteIdent(t.watch)}::DOUBLE AS w_${k}`, `${quoteIdent(t.duration)}::DOUBLE * ${t.durationScale ?? 1} AS d_${k}`);
+        plans.push({ task: t, rawCols: [`w_${k}`, `d_${k}`] });
+        break;
+      default:
+        sel.push(`${quoteIdent(t.watch)}::DOUBLE AS w_${k}`);
+        plans.push({ task: t, rawCols: [`w_${k}`] });
+    }
+  });
+  sel.push(spec.groupColumn ? `${quoteIdent(spec.groupColumn)} AS __g` : "1 AS __g");
+  if (spec.userColumn) sel.push(`${quoteIdent(spec.userColumn)} AS __u`);
+  if (spec.itemColumn) sel.push(`${quoteIdent(spec.itemColumn)} AS __i`);
+  await db.run(`CREATE TABLE raw AS SELECT * FROM (SELECT ${sel.join(", ")} FROM ${srcSql}) WHERE __split IS NOT NULL`, `evaluating features, labels and the split of ${logDesc}`);
+
+  const counts = await db.rows(`SELECT __split AS s, count(*) AS n FROM raw GROUP BY 1`, "counting split rows");
+  const rows: Record<SplitName, number> = { train: 0, val: 0, test: 0 };
+  for (const r of counts) rows[SPLITS[num(r.s)] ?? "train"] = num(r.n);
+  const kept = rows.train + rows.val + rows.test;
+  const droppedRows = logRows - kept;
+  if (droppedRows > 0) warn(`${droppedRows} log rows fall outside every split and are dropped`);
+  for (const s of SPLITS) {
+    if (rows[s] === 0) {
+      const rule = sp.kind === "date" ? `${sp.column} in [${sp[s][0]}, ${sp[s][1]}]` : sp.kind === "files" ? (sp[s] !== undefined ? `files ${listOf(sp[s]).join(", ")}` : `valFraction ${sp.valFraction} of the train files`) : `fraction ${sp[s]}`;
+      throw new DataError(`split "${s}" is empty (rule: ${rule}) in ${logDesc}`, { file: logDesc, rows: 0, ...(sp.kind === "date" ? { column: sp.column } : {}) });
+    }
+  }
+  progress(2, STAGES, "fit");
+
+  // ---- 5. thresholds (train only)
+  const thresholds: Record<string, number> = {};
+  const labelExpr: string[] = [];
+  const mtasks: ManifestTask[] = [];
+  for (const [k, p] of plans.entries()) {
+    const t = p.task;
+    if (t.kind === "ev" || t.kind === "lv" || t.kind === "quantile") {
+      const q = t.kind === "ev" ? 0.5 : t.kind === "lv" ? 0.75 : t.q;
+      const r = (await db.rows(`SELECT quantile_cont(w_${k}, ${q}) AS v FROM raw WHERE __split = 0`, `fitting the threshold of task "${t.name}"`))[0] ?? {};
+      const thr = num(r.v);
+      thresholds[t.name] = thr;
+      labelExpr.push(`(w_${k} > ${thr})::UTINYINT`);
+      mtasks.push({ name: t.name, kind: t.kind, threshold: thr });
+    } else if (t.kind === "cv") {
+      labelExpr.push(`COALESCE(w_${k} >= d_${k}, false)::UTINYINT`);
+      mtasks.push({ name: t.name, kind: t.kind });
+    } else {
+      labelExpr.push(`t_${k}`);
+      mtasks.push({ name: t.name, kind: t.kind });
+    }
+  }
+
+  // ---- 6. label rates; single-class check on train
+  const rateSel = labelExpr.map((e, k) => `avg(${e}) AS r_${k}`).join(", ");
+  const rates = await db.rows(`SELECT __split AS s, ${rateSel} FROM raw GROUP BY 1`, "computing label rates");
+  const labelRates = { train: {}, val: {}, test: {} } as Record<SplitName, Record<string, number>>;
+  for (const r of rates) {
+    const s = SPLITS[num(r.s)] ?? "train";
+    spec.tasks.forEach((t, k) => (labelRates[s][t.name] = num(r[`r_${k}`])));
+  }
+  for (const t of spec.tasks) {
+    const rate = labelRates.train[t.name] ?? 0;
+    if (rate === 0 || rate === 1) {
+      const col = t.kind === "column" ? t.column : t.kind === "sql" ? t.expr : t.watch;
+      const msg = `label "${t.name}" (${col}) is ${rate === 0 ? "0" : "1"} in all ${rows.train} training rows of ${logDesc}`;
+      if ((spec.singleClassLabels ?? "error") === "error") throw new DataError(msg, { file: logDesc, column: col, rows: rows.train });
+      warn(msg);
+    }
+  }
+
+  // ---- 7. vocabularies and buckets (train only)
+  const minCount = spec.minCount ?? 1;
+  const mfields: ManifestField[] = [];
+  const encSel: string[] = [];
+  const encJoin: string[] = [];
+  for (const [i, f] of fields.entries()) {
+    if (f.kind === "categorical") {
+      await db.run(
+        `CREATE TABLE voc_${i} AS SELECT v, (row_number() OVER (ORDER BY c DESC, v))::INTEGER AS id FROM (SELECT f_${i} AS v, count(*) AS c FROM raw WHERE __split = 0 AND f_${i} IS NOT NULL GROUP BY 1 HAVING count(*) >= ${minCount})`,
+        `fitting the vocabulary of "${f.name}"`,
+      );
+      const n = num((await db.rows(`SELECT count(*) AS n FROM voc_${i}`, "counting vocab"))[0]?.n);
+      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1 });
+      encSel.push(`COALESCE(v${i}.id, 0)::INTEGER AS c_${i}`);
+      encJoin.push(`LEFT JOIN voc_${i} v${i} ON r.f_${i} = v${i}.v`);
+    } else {
+      const b = fieldBoundaries(f);
+      const r = (await db.rows(`SELECT quantile_disc(f_${i}, [${b.join(", ")}]) AS q FROM raw WHERE __split = 0 AND NOT isnan(f_${i})`, `fitting the buckets of "${f.name}"`))[0] ?? {};
+      const qs = Array.isArray(r.q) ? (r.q as unknown[]).map(num).filter((x) => Number.isFinite(x)) : [];
+      const bounds = [...new Set(qs)].sort((a, c) => a - c);
+      const cases = bounds.map((x, j) => `WHEN r.f_${i} < ${x} THEN ${j + 1}`).join(" ");
+      encSel.push(`(CASE WHEN r.f_${i} IS NULL OR isnan(r.f_${i}) THEN 0 ${cases} ELSE ${bounds.length + 1} END)::INTEGER AS c_${i}`);
+      mfields.push({ name: f.name, kind: "numeric", vocabSize: bounds.length + 2, boundaries: bounds });
+    }
+  }
+  await db.run(`CREATE TABLE grp AS SELECT v, (row_number() OVER (ORDER BY v))::INTEGER AS id FROM (SELECT DISTINCT __g AS v FROM raw WHERE __g IS NOT NULL)`, "building group ids");
+  const numGroups = num((await db.rows(`SELECT count(*) AS n FROM grp`, "counting groups"))[0]?.n);
+  let users: Record<SplitName, number> | null = null;
+  let items: Record<SplitName, number> | null = null;
+  if (spec.userColumn || spec.itemColumn) {
+    const us = await db.rows(
+      `SELECT __split AS s${spec.userColumn ? ", count(DISTINCT __u) AS u" : ""}${spec.itemColumn ? ", count(DISTINCT __i) AS i" : ""} FROM raw GROUP BY 1`,
+      "counting users and items",
+    );
+    if (spec.userColumn) users = { train: 0, val: 0, test: 0 };
+    if (spec.itemColumn) items = { train: 0, val: 0, test: 0 };
+    for (const r of us) {
+      const s = SPLITS[num(r.s)] ?? "train";
+      if (users) users[s] = num(r.u);
+      if (items) items[s] = num(r.i);
+    }
+  }
+  progress(3, STAGES, "encode");
+
+  // ---- 8. encode
+  const labelSel = labelExpr.map((e, k) => `${e} AS l_${k}`);
+  await db.run(
+    `CREATE TABLE enc AS SELECT r.__rid, r.__split, ${[...encSel, ...labelSel].join(", ")}, COALESCE(g.id, 0)::INTEGER AS grp FROM raw r ${encJoin.join(" ")} LEFT JOIN grp g ON r.__g = g.v`,
+    "encoding",
+  );
+  await db.run(`DROP TABLE raw`, "dropping raw");
+  progress(4, STAGES, "write");
+
+  // ---- 9. stream each split to column files
+  let before = 0;
+  for (const [s, name] of SPLITS.entries()) {
+    const base = before;
+    await writeSplit(db, join(tmp, name), s, fields.length, spec.tasks.length, rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
+    before += rows[name];
+    log(`wrote ${rows[name]} ${name} rows`);
+  }
+  progress(STAGES, STAGES, "done");
+
+  return {
+    format: "mtlcraft-dataset",
+    version: FORMAT_VERSION,
+    name: spec.name,
+    hash: "",
+    createdAt: new Date().toISOString(),
+    spec,
+    inputs: [],
+    fields: mfields,
+    tasks: mtasks,
+    thresholds,
+    groupColumn: spec.groupColumn ?? "",
+    numGroups,
+    rows,
+    droppedRows,
+    labelRates,
+    users,
+    items,
+    warnings: [],
+  };
+}
+
+function fieldBoundaries(f: FieldDef): number[] {
+  const b = f.buckets ?? 10;
+  const out: number[] = [];
+  for (let j = 1; j < b; j++) out.push(j / b);
+  return out;
+}
+
+const WRITE_ROWS = 1 << 16;
+
+class ColumnWriter {
+  private readonly fd: number;
+  private n = 0;
+  constructor(
+    path: string,
+    private readonly buf: Int32Array | Uint8Array,
+  ) {
+    this.fd = openSync(path, "w");
+  }
+  push(v: number): void {
+    this.buf[this.n++] = v;
+    if (this.n === this.buf.length) this.flush();
+  }
+  flush(): void {
+    if (this.n === 0) return;
+    const bytes = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.n * this.buf.BYTES_PER_ELEMENT);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
+    this.n = 0;
+  }
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}
+
+async function writeSplit(db: Db, dir: string, split: number, nFields: number, nTasks: number, expected: number, onRows: (done: number) => void): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const writers: ColumnWriter[] = [];
+  for (let i = 0; i < nFields; i++) writers.push(new ColumnWriter(join(dir, `field_${i}.i32`), new Int32Array(WRITE_ROWS)));
+  for (let k = 0; k < nTasks; k++) writers.push(new ColumnWriter(join(dir, `label_${k}.u8`), new Uint8Array(WRITE_ROWS)));
+  writers.push(new ColumnWriter(join(dir, "group.i32"), new Int32Array(WRITE_ROWS)));
+  const cols = [...Array.from({ length: nFields }, (_, i) => `c_${i}`), ...Array.from({ length: nTasks }, (_, k) => `l_${k}`), "grp"];
+  let written = 0;
+  try {
+    const res = await db.conn.stream(`SELECT ${cols.join(", ")} FROM enc WHERE __split = ${split} ORDER BY __rid`);
+    while (true) {
+      const chunk = await res.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const n = chunk.rowCount;
+      for (let c = 0; c < writers.length; c++) {
+        const vec = chunk.getColumnVector(c);
+        const w = writers[c] as ColumnWriter;
+        for (let r = 0; r < n; r++) w.push(vec.getItem(r) as number);
+      }
+      written += n;
+      if ((written & 0x3ffff) < n) onRows(written); // about every 256K rows
+    }
+  } catch (e) {
+    throw wrap(e, `writing split ${SPLITS[split]}`);
+  } finally {
+    for (const w of writers) w.close();
+  }
+  if (written !== expected) throw new Error(`internal: wrote ${written} rows for split ${SPLITS[split]}, expected ${expected}`);
+}
