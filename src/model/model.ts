@@ -1,0 +1,66 @@
+/**
+ * `Model`: an architecture plus checkpoint access to its parameters and the
+ * reusable per-step scratch (dropout mask buffers).
+ */
+import type { FieldInfo } from "../data/types.ts";
+import type { FloatArray, FloatDType } from "../grad/engine.ts";
+import type { Architecture, DenseParam, EmbeddingTable } from "./types.ts";
+import { MaskPool } from "./layers.ts";
+
+/** A model = architecture + reusable per-step scratch (dropout mask buffers). */
+export class Model {
+  readonly maskPool = new MaskPool();
+  readonly dropout: number;
+  readonly embDim: number;
+  readonly dtype: FloatDType;
+  constructor(
+    readonly arch: Architecture,
+    readonly fields: readonly FieldInfo[],
+    opts: { dropout: number; embDim: number; dtype: FloatDType },
+  ) {
+    this.dropout = opts.dropout;
+    this.embDim = opts.embDim;
+    this.dtype = opts.dtype;
+  }
+  get name(): string {
+    return this.arch.name;
+  }
+  get numTasks(): number {
+    return this.arch.numTasks;
+  }
+  get dense(): DenseParam[] {
+    return this.arch.dense;
+  }
+  get tables(): EmbeddingTable[][] {
+    return this.arch.tables;
+  }
+  /** Number of scalar parameters (dense, embedding). */
+  numParams(): { dense: number; embedding: number } {
+    let dn = 0;
+    for (const p of this.dense) dn += p.data.length;
+    let en = 0;
+    for (const set of this.tables) for (const t of set) en += t.data.length;
+    return { dense: dn, embedding: en };
+  }
+  /** Copies of every parameter by name (dense params and embedding tables). */
+  getParams(): Record<string, FloatArray> {
+    const out: Record<string, FloatArray> = {};
+    for (const p of this.dense) out[p.name] = p.data.slice();
+    for (const set of this.tables) for (const t of set) out[t.name] = t.data.slice();
+    return out;
+  }
+  /** Overwrite every parameter from `getParams()` output; throws on a missing name or length mismatch. */
+  setParams(src: Record<string, ArrayLike<number>>): void {
+    const targets: { name: string; data: FloatArray }[] = [...this.dense];
+    for (const set of this.tables) targets.push(...set);
+    for (const p of targets) {
+      const s = src[p.name];
+      if (s === undefined) throw new Error(`model ${this.name}: checkpoint has no parameter ${p.name}`);
+      if (s.length !== p.data.length) {
+        throw new Error(`model ${this.name}: parameter ${p.name} has length ${s.length} in the checkpoint, expected ${p.data.length}`);
+      }
+    }
+    for (const p of targets) p.data.set(src[p.name]!);
+  }
+}
+

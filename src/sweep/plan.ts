@@ -1,0 +1,130 @@
+/**
+ * Sweep planning: which training jobs a `bench` run needs (methods × seeds, the
+ * single-task and logistic-regression baselines, and an optional hyper-parameter
+ * grid selected on validation only), each with a stable id so a re-run skips
+ * finished jobs.
+ */
+import { createHash } from "node:crypto";
+
+/** The methods of the GradCraft paper's Table 1, in its column order. */
+export const PAPER_METHODS = [
+  "ew", "uw", "dwa", "mgda", "pcgrad", "pcgrad-plus", "gradvac", "cagrad", "imtl", "dbmtl", "gradcraft",
+] as const;
+
+/** Baselines that are not balancing methods: separate single-task networks, and logistic regression. */
+export const BASELINES = ["single", "lr"] as const;
+
+export type ParamValue = string | number | boolean;
+
+export interface SweepConfig {
+  dataset: string;
+  model: string;
+  /** Method names; `single` and `lr` are the baselines. */
+  methods: string[];
+  seeds: number[];
+  /** Options passed to every `train` job (epochs, batch-size, lr, ...), as CLI option names without dashes. */
+  train: Record<string, ParamValue>;
+  /** Grid over options (e.g. {lr: [1e-3, 5e-4], tau: [0.1, 0.3]}): tried on the first seed, best by mean validation AUC. */
+  grid: Record<string, ParamValue[]>;
+  /** Grid keys that only apply to some methods (e.g. tau → gradcraft, pcgrad-plus). */
+  gridMethods?: Record<string, string[]>;
+  jobs: number;
+  out: string;
+}
+
+export interface Job {
+  id: string;
+  method: string;
+  seed: number;
+  /** CLI options for `train` (without dashes). */
+  options: Record<string, ParamValue>;
+  /** The grid point this job evaluates ({} when no grid). */
+  point: Record<string, ParamValue>;
+  phase: "select" | "final";
+}
+
+export function jobId(method: string, seed: number, options: Record<string, ParamValue>): string {
+  const keys = Object.keys(options).sort();
+  const canon = JSON.stringify(keys.map((k) => [k, options[k]]));
+  const h = createHash("sha256").update(`${method}|${seed}|${canon}`).digest("hex").slice(0, 10);
+  return `${method}-s${seed}-${h}`;
+}
+
+/** All grid points applicable to `method` (cartesian product of its grid keys). */
+export function gridPoints(cfg: SweepConfig, method: string): Record<string, ParamValue>[] {
+  const keys = Object.keys(cfg.grid).filter((k) => {
+    const only = cfg.gridMethods?.[k];
+    return !only || only.includes(method);
+  });
+  let pts: Record<string, ParamValue>[] = [{}];
+  for (const k of keys) {
+    const vals = cfg.grid[k]!;
+    if (vals.length === 0) throw new Error(`sweep: grid option ${k} has no values`);
+    pts = pts.flatMap((p) => vals.map((v) => ({ ...p, [k]: v })));
+  }
+  return pts;
+}
+
+export function baseOptions(cfg: SweepConfig, method: string): Record<string, ParamValue> {
+  const o: Record<string, ParamValue> = { dataset: cfg.dataset, ...cfg.train };
+  if (method === "single" || method === "lr") {
+    o.model = method;
+    o.method = "ew";
+  } else {
+    o.model = cfg.model;
+    o.method = method;
+  }
+  return o;
+}
+
+/** Selection-phase jobs (first seed, every grid point) for methods with more than one point. */
+export function selectionJobs(cfg: SweepConfig): Job[] {
+  const jobs: Job[] = [];
+  const seed = cfg.seeds[0]!;
+  for (const m of cfg.methods) {
+    const pts = gridPoints(cfg, m);
+    if (pts.length <= 1) continue;
+    for (const p of pts) {
+      const options = { ...baseOptions(cfg, m), ...p, seed };
+      jobs.push({ id: jobId(m, seed, options), method: m, seed, options, point: p, phase: "select" });
+    }
+  }
+  return jobs;
+}
+
+/** Final jobs for every method and seed, given the selected grid point per method. */
+export function finalJobs(cfg: SweepConfig, chosen: Record<string, Record<string, ParamValue>>): Job[] {
+  const jobs: Job[] = [];
+  for (const m of cfg.methods) {
+    const p = chosen[m] ?? gridPoints(cfg, m)[0] ?? {};
+    for (const seed of cfg.seeds) {
+      const options = { ...baseOptions(cfg, m), ...p, seed };
+      jobs.push({ id: jobId(m, seed, options), method: m, seed, options, point: p, phase: "final" });
+    }
+  }
+  return jobs;
+}
+
+/** Expand `all` / `paper` and validate names against the known list. */
+export function expandMethods(spec: string[], known: readonly string[]): string[] {
+  const out: string[] = [];
+  const add = (m: string) => {
+    if (!out.includes(m)) out.push(m);
+  };
+  for (const raw of spec.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)) {
+    if (raw === "all") {
+      BASELINES.forEach(add);
+      known.forEach(add);
+    } else if (raw === "paper") {
+      add("single");
+      add("lr");
+      PAPER_METHODS.forEach(add);
+    } else if ((BASELINES as readonly string[]).includes(raw) || known.includes(raw)) {
+      add(raw);
+    } else {
+      throw new Error(`--methods: unknown method "${raw}"; choose from all, paper, ${[...BASELINES, ...known].join(", ")}`);
+    }
+  }
+  if (out.length === 0) throw new Error("--methods: no method given");
+  return out;
+}

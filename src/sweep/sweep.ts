@@ -1,0 +1,98 @@
+/**
+ * `bench`: the paper's comparison table for any dataset. Plans the jobs, runs the
+ * grid selection (validation only) and the final seeds in parallel workers, then
+ * writes results.md, results.csv, report.html and sweep.json into the output folder.
+ */
+import { join, resolve } from "node:path";
+import { hostname, cpus } from "node:os";
+import type { RunResult } from "../report/types.ts";
+import { buildComparisonTable, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
+import { renderReport } from "../report/html.ts";
+import { writeFileAtomic } from "../util/fsx.ts";
+import { meanFinite } from "../train/evaluate.ts";
+import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
+import { runJobs } from "./runner.ts";
+
+export interface SweepOutput {
+  markdown: string;
+  csv: string;
+  htmlPath: string;
+  chosen: Record<string, Record<string, ParamValue>>;
+  results: RunResult[];
+}
+
+const LABELS: Record<string, string> = { single: "Single", lr: "LR" };
+
+export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string) => string): MethodSummary[] {
+  const byMethod = new Map<string, RunResult[]>();
+  jobs.forEach((j, i) => {
+    const r = results[i]!;
+    const list = byMethod.get(j.method) ?? [];
+    list.push(r);
+    byMethod.set(j.method, list);
+  });
+  const out: MethodSummary[] = [];
+  for (const [method, runs] of byMethod) {
+    const tasks = runs[0]!.tasks;
+    out.push({
+      method,
+      label: LABELS[method] ?? labelOf(method),
+      perTask: tasks.map((task, t) => ({
+        task,
+        auc: runs.map((r) => r.test.auc[t] ?? NaN),
+        gauc: runs.map((r) => r.test.gauc[t] ?? NaN),
+      })),
+    });
+  }
+  return out;
+}
+
+export async function runSweep(
+  cfg: SweepConfig,
+  opts: { interactive: boolean; log: (m: string) => void; labelOf: (m: string) => string; command: string },
+): Promise<SweepOutput> {
+  const out = resolve(cfg.out);
+  const runsDir = join(out, "runs");
+  const t0 = Date.now();
+  const sel = selectionJobs(cfg);
+  const chosen: Record<string, Record<string, ParamValue>> = {};
+  if (sel.length) {
+    opts.log(`grid selection: ${sel.length} jobs (seed ${cfg.seeds[0]}, chosen by mean validation AUC)`);
+    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log });
+    const best = new Map<string, { score: number; point: Record<string, ParamValue> }>();
+    sel.forEach((j, i) => {
+      const score = meanFinite(res[i]!.val.auc);
+      const b = best.get(j.method);
+      if (!b || score > b.score) best.set(j.method, { score, point: j.point });
+    });
+    for (const [m, b] of best) {
+      chosen[m] = b.point;
+      opts.log(`  ${m}: ${JSON.stringify(b.point)} (val mean AUC ${b.score.toFixed(4)})`);
+    }
+  }
+  const fin = finalJobs(cfg, chosen);
+  opts.log(`final runs: ${fin.length} jobs (${cfg.methods.length} methods x ${cfg.seeds.length} seeds), ${cfg.jobs} in parallel`);
+  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log });
+  const summaries = summarise(results, fin, opts.labelOf);
+  const baseline = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
+  const table = buildComparisonTable(summaries, { baseline });
+  const markdown = toMarkdown(table);
+  const csv = toCsv(table);
+  const meta: Record<string, string> = {
+    command: opts.command,
+    dataset: cfg.dataset,
+    model: cfg.model,
+    seeds: cfg.seeds.join(", "),
+    "selected options": Object.keys(chosen).length ? JSON.stringify(chosen) : "none (no grid)",
+    machine: `${hostname()} · ${cpus().length} cores · node ${process.version}`,
+    "finished at": new Date().toISOString(),
+    "wall time": `${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  };
+  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta });
+  writeFileAtomic(join(out, "results.md"), markdown + "\n");
+  writeFileAtomic(join(out, "results.csv"), csv);
+  const htmlPath = join(out, "report.html");
+  writeFileAtomic(htmlPath, html);
+  writeFileAtomic(join(out, "sweep.json"), JSON.stringify({ config: cfg, chosen, jobs: fin.map((j) => j.id), meta }, null, 2));
+  return { markdown, csv, htmlPath, chosen, results };
+}

@@ -1,0 +1,213 @@
+/**
+ * One balanced optimisation step, and eval-mode prediction.
+ *
+ * trainStep: forward + per-task gradients (src/grad/pertask.ts) -> T flat
+ * per-task vectors over the gradient scope -> method.combine -> the combined
+ * direction is scattered back -> L0 (SNR) penalty gradient -> Adam (L2 inside).
+ *
+ * Scopes (what the balancing method sees, per task, as one flat vector):
+ * - "shared" (default): shared dense params, then the batch's unique rows of the
+ *   shared embedding tables (field order, BatchIndex order within a field).
+ * - "shared-dense": shared dense params only; shared embedding rows get the
+ *   plain sum of the task gradients.
+ * - "all": every dense param (task-specific ones are 0 in other tasks' vectors)
+ *   then the unique rows of every embedding table set.
+ * Outside the scope, a parameter owned by task t gets taskScale[t] * g_t.
+ * SNR's L0 penalty and the L2 decay are applied to the parameters directly,
+ * never through the balancing method. Flat vectors live in Float32Array
+ * buffers reused across steps (grown to the largest batch seen); their length
+ * varies with the batch's number of unique ids.
+ */
+import type { BalanceOutput, BalancingMethod, JsonValue } from "../balance/types.ts";
+import type { Batch } from "../data/types.ts";
+import type { Model } from "../model/index.ts";
+import { GradWorkspace, perTaskGrads, predictLogits } from "../grad/pertask.ts";
+import type { FloatArray } from "../grad/engine.ts";
+import type { Adam } from "../optim/adam.ts";
+import type { Rng } from "../util/rng.ts";
+
+export type GradScope = "shared" | "shared-dense" | "all";
+export const GRAD_SCOPES: readonly GradScope[] = ["shared", "shared-dense", "all"];
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  /** Trainer's generator: one draw per step seeds the dropout masks / gate noise; also passed to the method. */
+  rng: Rng;
+  scope?: GradScope;
+}
+
+export interface StepResult {
+  /** Per-task mean BCE losses of the batch (train mode, before the update). */
+  losses: Float64Array;
+  balance: BalanceOutput;
+  /** Value of the direct penalty (SNR expected-L0 term), 0 for other models. */
+  penalty: number;
+  /** Length of the flat per-task vectors given to the method. */
+  dim: number;
+}
+
+interface StepState {
+  ws: GradWorkspace;
+  flats: Float32Array[];
+  gdense: FloatArray[];
+  grows: FloatArray[];
+}
+
+const states = new WeakMap<Model, StepState>();
+
+function stateOf(model: Model): StepState {
+  let s = states.get(model);
+  if (!s) {
+    const alloc = (n: number): FloatArray => (model.dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+    s = { ws: new GradWorkspace(model), flats: [], gdense: model.dense.map((p) => alloc(p.data.length)), grows: [] };
+    states.set(model, s);
+  }
+  return s;
+}
+
+/** The reusable gradient workspace of a model (shared by trainStep and predict). */
+export function workspaceOf(model: Model): GradWorkspace {
+  return stateOf(model).ws;
+}
+
+function inScopeDense(group: "shared" | number, scope: GradScope): boolean {
+  return scope === "all" || group === "shared";
+}
+
+function inScopeSet(group: "shared" | number, scope: GradScope): boolean {
+  return scope === "all" || (scope === "shared" && group === "shared");
+}
+
+export function trainStep(model: Model, optimizer: Adam, method: BalancingMethod, batch: Batch, info: StepInfo): StepResult {
+  const scope = info.scope ?? "shared";
+  if (!GRAD_SCOPES.includes(scope)) throw new Error(`trainStep: unknown gradient scope "${scope}"; choose one of ${GRAD_SCOPES.join(", ")}`);
+  const T = model.numTasks;
+  if (method.numTasks !== T) throw new Error(`trainStep: method ${method.name} is set up for ${method.numTasks} tasks, model has ${T}`);
+  if (batch.size < 1) throw new Error("trainStep: empty batch");
+  const st = stateOf(model);
+  const seed = info.rng.nextU32();
+  const g = perTaskGrads(st.ws, batch, { mode: "train", seed });
+  const idx = g.index;
+  const dim = model.embDim;
+  const rowLen = idx.totalRows * dim;
+  const dense = model.dense;
+  const sets = model.tables;
+
+  // flat layout
+  let d = 0;
+  for (const p of dense) if (inScopeDense(p.group, scope)) d += p.data.length;
+  for (const set of sets) if (inScopeSet(set[0]!.group, scope)) d += rowLen;
+  for (let t = 0; t < T; t++) {
+    let f = st.flats[t];
+    if (!f || f.length < d) {
+      f = new Float32Array(Math.max(d, Math.ceil((f?.length ?? 0) * 1.25)));
+      st.flats[t] = f;
+    }
+    const v = f.subarray(0, d);
+    let o = 0;
+    dense.forEach((p, i) => {
+      if (!inScopeDense(p.group, scope)) return;
+      const src = g.dense[t]![i];
+      if (src) v.set(src, o);
+      else v.fill(0, o, o + p.data.length);
+      o += p.data.length;
+    });
+    sets.forEach((set, s) => {
+      if (!inScopeSet(set[0]!.group, scope)) return;
+      const src = g.emb[t]![s];
+      if (src) v.set(src, o);
+      else v.fill(0, o, o + rowLen);
+      o += rowLen;
+    });
+  }
+  const grads = st.flats.slice(0, T).map((f) => f.subarray(0, d));
+  const balance = method.combine({ grads, losses: g.losses, step: info.step, epoch: info.epoch, rng: info.rng });
+  const dir = balance.direction;
+  if (dir.length !== d) throw new Error(`trainStep: method ${method.name} returned a direction of length ${dir.length}, expected ${d}`);
+  const scale = balance.taskScale;
+
+  // scatter back: dense
+  let o = 0;
+  dense.forEach((p, i) => {
+    const gi = st.gdense[i]!;
+    const n = p.data.length;
+    if (inScopeDense(p.group, scope)) {
+      gi.set(dir.subarray(o, o + n));
+      o += n;
+    } else {
+      const t = p.group as number;
+      const src = g.dense[t]![i]!;
+      const c = scale[t]!;
+      for (let k = 0; k < n; k++) gi[k] = c * src[k]!;
+    }
+  });
+  const penalty = model.arch.regularize ? model.arch.regularize(st.gdense, "train") : 0;
+
+  optimizer.beginStep();
+  dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
+
+  // scatter back: embedding rows (lazy sparse update)
+  let slot = dense.length;
+  sets.forEach((set, s) => {
+    const group = set[0]!.group;
+    let rows: FloatArray;
+    if (inScopeSet(group, scope)) {
+      rows = dir.subarray(o, o + rowLen);
+      o += rowLen;
+    } else {
+      let buf = st.grows[s];
+      if (!buf || buf.length < rowLen) {
+        buf = model.dtype === "float64" ? new Float64Array(rowLen) : new Float32Array(rowLen);
+        st.grows[s] = buf;
+      }
+      rows = buf.subarray(0, rowLen);
+      rows.fill(0);
+      for (let t = 0; t < T; t++) {
+        const src = g.emb[t]![s];
+        if (!src) continue;
+        const c = group === "shared" ? 1 : scale[t]!;
+        for (let k = 0; k < rowLen; k++) rows[k] = rows[k]! + c * src[k]!;
+      }
+    }
+    set.forEach((tab, f) => {
+      const off = idx.rowOffset[f]! * dim;
+      const n = idx.count[f]!;
+      optimizer.rows(slot, tab.data, dim, idx.uniq[f]!, n, rows.subarray(off, off + n * dim), true);
+      slot++;
+    });
+  });
+  return { losses: g.losses, balance, penalty, dim: d };
+}
+
+/** Per-task logits of a batch in eval mode (no dropout, deterministic gates). */
+export function predict(model: Model, batch: Batch): Float32Array[] {
+  return predictLogits(stateOf(model).ws, batch);
+}
+
+/** Parameters + optimiser state for checkpoints: tensors "param/<name>", "adam/m.<name>", "adam/v.<name>"; json = Adam's. */
+export function getTrainState(model: Model, optimizer: Adam): { tensors: Record<string, FloatArray>; json: JsonValue } {
+  const tensors: Record<string, FloatArray> = {};
+  for (const [k, v] of Object.entries(model.getParams())) tensors[`param/${k}`] = v;
+  const o = optimizer.getState();
+  for (const [k, v] of Object.entries(o.tensors)) tensors[`adam/${k}`] = v;
+  return { tensors, json: o.json };
+}
+
+/** Inverse of getTrainState (validates every tensor before writing any). */
+export function setTrainState(model: Model, optimizer: Adam, st: { tensors: Record<string, ArrayLike<number>>; json: JsonValue }): void {
+  const params: Record<string, ArrayLike<number>> = {};
+  const adam: Record<string, ArrayLike<number>> = {};
+  for (const [k, v] of Object.entries(st.tensors)) {
+    if (k.startsWith("param/")) params[k.slice(6)] = v;
+    else if (k.startsWith("adam/")) adam[k.slice(5)] = v;
+  }
+  const saved = model.getParams();
+  model.setParams(params);
+  try {
+    optimizer.setState({ tensors: adam, json: st.json });
+  } catch (e) {
+    model.setParams(saved);
+    throw e;
+  }
+}
