@@ -173,6 +173,7 @@ program
   .option("--jobs <n>", "parallel worker processes (default: core count)", num("--jobs", { int: true, min: 1 }))
   .option("--grid <k=v1,v2>", "grid over a train option, selected on validation (repeatable)", parseGrid, {})
   .option("--set <k=v>", "train option for every job, e.g. epochs=3 (repeatable)", keyValue, {})
+  .option("--model-opt <k=v>", "architecture option for the multi-task model, e.g. expertUnits=128,64 (repeatable)", keyValue, {})
   .option("--out <dir>", "output folder", "runs/bench")
   .action(async (o: Record<string, unknown>, cmd: Command) => {
     const fromFile = o.config ? (JSON.parse(readFileSync(o.config as string, "utf8")) as Partial<SweepConfig> & { seeds?: number | number[] }) : {};
@@ -191,6 +192,9 @@ program
       train,
       grid: { ...(fromFile.grid ?? {}), ...(o.grid as Record<string, ParamValue[]>) },
       gridMethods: fromFile.gridMethods ?? { tau: ["gradcraft", "pcgrad-plus"], eps: ["gradcraft"] },
+      modelOptions: { ...(fromFile.modelOptions ?? {}), ...(o.modelOpt as Record<string, string>) },
+      // A linear model needs a larger step than the deep models (documented in the README).
+      overrides: fromFile.overrides ?? { lr: { lr: 0.01 } },
       jobs: (o.jobs as number | undefined) ?? fromFile.jobs ?? (await import("node:os")).availableParallelism(),
       out: pick("out", fromFile.out, o.out as string),
     };

@@ -1,11 +1,12 @@
 /**
- * Model registry: one entry per architecture file (single, shared-bottom,
+ * Model registry: one entry per architecture file (single, lr, shared-bottom,
  * mmoe, ple, snr-trans, snr-aver), keyed by the option users type (`--model`).
  */
 import type { FieldInfo } from "../data/types.ts";
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import { Model } from "./model.ts";
 import * as single from "./single.ts";
+import * as lr from "./lr.ts";
 import * as sharedBottom from "./shared-bottom.ts";
 import * as mmoe from "./mmoe.ts";
 import * as ple from "./ple.ts";
@@ -29,6 +30,7 @@ const entry = (name: string, summary: string, m: { defaults: object; create: (i:
 
 export const MODELS: readonly ModelEntry[] = [
   entry("single", "Independent single-task networks (no sharing)", single),
+  entry("lr", "Logistic regression per task on the same features (baseline)", lr),
   entry("shared-bottom", "Hard parameter sharing, Caruana 1997", sharedBottom),
   entry("mmoe", "Multi-gate Mixture-of-Experts, Ma et al. KDD'18", mmoe),
   entry("ple", "Progressive Layered Extraction, Tang et al. RecSys'20", ple),
@@ -50,5 +52,7 @@ export function createModel(
   if (!e) throw new Error(`unknown model "${name}"; choose one of: ${MODEL_NAMES.join(", ")}`);
   const arch = e.create(input, options);
   const o = { ...e.defaults, ...options };
-  return new Model(arch, input.fields, { dropout: o.dropout, embDim: o.embDim, dtype: o.dtype });
+  // The architecture decides its embedding size (lr fixes it to 1).
+  const embDim = arch.tables[0]?.[0]?.dim ?? o.embDim;
+  return new Model(arch, input.fields, { dropout: o.dropout, embDim, dtype: o.dtype });
 }

@@ -15,6 +15,8 @@ export const PAPER_METHODS = [
 export const BASELINES = ["single", "lr"] as const;
 
 export type ParamValue = string | number | boolean;
+/** A job option: a scalar, or a list for repeatable flags (`--model-opt a=1 --model-opt b=2`). */
+export type OptionValue = ParamValue | string[];
 
 export interface SweepConfig {
   dataset: string;
@@ -24,10 +26,20 @@ export interface SweepConfig {
   seeds: number[];
   /** Options passed to every `train` job (epochs, batch-size, lr, ...), as CLI option names without dashes. */
   train: Record<string, ParamValue>;
+  /**
+   * Architecture options for the multi-task model (e.g. {expertUnits: "128,64"}).
+   * The Single baseline gets `expertUnits` as its `bottomUnits`, so both have the same depth and width.
+   */
+  modelOptions?: Record<string, string>;
   /** Grid over options (e.g. {lr: [1e-3, 5e-4], tau: [0.1, 0.3]}): tried on the first seed, best by mean validation AUC. */
   grid: Record<string, ParamValue[]>;
   /** Grid keys that only apply to some methods (e.g. tau → gradcraft, pcgrad-plus). */
   gridMethods?: Record<string, string[]>;
+  /**
+   * Per-method train options on top of `train` (e.g. the LR baseline's own learning
+   * rate: a linear model needs a larger one than the deep models).
+   */
+  overrides?: Record<string, Record<string, ParamValue>>;
   jobs: number;
   out: string;
 }
@@ -37,13 +49,13 @@ export interface Job {
   method: string;
   seed: number;
   /** CLI options for `train` (without dashes). */
-  options: Record<string, ParamValue>;
+  options: Record<string, OptionValue>;
   /** The grid point this job evaluates ({} when no grid). */
   point: Record<string, ParamValue>;
   phase: "select" | "final";
 }
 
-export function jobId(method: string, seed: number, options: Record<string, ParamValue>): string {
+export function jobId(method: string, seed: number, options: Record<string, OptionValue>): string {
   const keys = Object.keys(options).sort();
   const canon = JSON.stringify(keys.map((k) => [k, options[k]]));
   const h = createHash("sha256").update(`${method}|${seed}|${canon}`).digest("hex").slice(0, 10);
@@ -65,14 +77,18 @@ export function gridPoints(cfg: SweepConfig, method: string): Record<string, Par
   return pts;
 }
 
-export function baseOptions(cfg: SweepConfig, method: string): Record<string, ParamValue> {
-  const o: Record<string, ParamValue> = { dataset: cfg.dataset, ...cfg.train };
+export function baseOptions(cfg: SweepConfig, method: string): Record<string, OptionValue> {
+  const o: Record<string, OptionValue> = { dataset: cfg.dataset, ...cfg.train, ...(cfg.overrides?.[method] ?? {}) };
+  const mo = cfg.modelOptions ?? {};
   if (method === "single" || method === "lr") {
     o.model = method;
     o.method = "ew";
+    if (method === "single" && mo.expertUnits !== undefined) o["model-opt"] = [`bottomUnits=${mo.expertUnits}`];
   } else {
     o.model = cfg.model;
     o.method = method;
+    const list = Object.entries(mo).map(([k, v]) => `${k}=${v}`);
+    if (list.length) o["model-opt"] = list;
   }
   return o;
 }

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import type { RunResult } from "../report/types.ts";
-import type { Job, ParamValue } from "./plan.ts";
+import type { Job, OptionValue } from "./plan.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -21,10 +21,12 @@ export function readResult(path: string): RunResult {
   return JSON.parse(readFileSync(path, "utf8")) as RunResult;
 }
 
-function toArgs(options: Record<string, ParamValue>): string[] {
+function toArgs(options: Record<string, OptionValue>): string[] {
   const args: string[] = [];
   for (const [k, v] of Object.entries(options)) {
-    if (typeof v === "boolean") {
+    if (Array.isArray(v)) {
+      for (const x of v) args.push(`--${k}`, x);
+    } else if (typeof v === "boolean") {
       if (v) args.push(`--${k}`);
       else args.push(`--no-${k}`);
     } else args.push(`--${k}`, String(v));

@@ -12,6 +12,7 @@ import { writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
 import { runJobs } from "./runner.ts";
+import { prepareDataset } from "../data/index.ts";
 
 export interface SweepOutput {
   markdown: string;
@@ -54,6 +55,9 @@ export async function runSweep(
   const out = resolve(cfg.out);
   const runsDir = join(out, "runs");
   const t0 = Date.now();
+  // Encode the dataset once here, so the parallel workers all find it cached.
+  const prep = await prepareDataset(cfg.dataset, { cacheDir: typeof cfg.train["cache-dir"] === "string" ? cfg.train["cache-dir"] : undefined, log: opts.log });
+  opts.log(`dataset ${cfg.dataset}: ${prep.manifest.rows ? JSON.stringify(prep.manifest.rows) : prep.dir}`);
   const sel = selectionJobs(cfg);
   const chosen: Record<string, Record<string, ParamValue>> = {};
   if (sel.length) {
