@@ -25,6 +25,12 @@
  * gradients, α_i (1 − β_t)/(L_i + ε); direction ≠ Σ coeffs_i g_i once history
  * exists. Towers get unscaled task gradients (taskScale = 1; the reference
  * back-propagates the log losses, which would scale them by 1/L_i).
+ * Embedding rows: the flat vector's layout is only stable over its first
+ * `input.stableDim` entries (the shared dense parameters); the rows of the
+ * batch's ids that follow change every step, so an EMA over them would mix
+ * different rows. The EMA covers the stable prefix only; the row part uses the
+ * step's own log-gradient g_i/(L_i+ε) (the EMA's steady-state scale), and the
+ * norms for α include both parts. Without stableDim the whole vector is averaged.
  * State: t and the EMA vectors (as plain number arrays; large for big d).
  */
 import type { BalanceInput, BalanceOutput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
@@ -66,23 +72,29 @@ export const dbmtl: MethodEntry<DBMTLOptions> = {
           if (!Number.isFinite(input.losses[i]!)) throw new Error(`dbmtl: loss of task ${i} is not finite (${input.losses[i]})`);
         }
         const d = input.grads[0]!.length;
-        if (buf === null) buf = Array.from({ length: T }, () => new Float32Array(d));
-        if (buf[0]!.length !== d) throw new Error(`dbmtl: gradient length ${d} differs from the EMA state's ${buf[0]!.length}`);
+        // EMA only over the prefix whose layout is the same every step (shared dense
+        // parameters); the rest (this batch's embedding rows) uses the step's own log-gradient.
+        const s = Math.min(d, input.stableDim ?? d);
+        if (buf === null) buf = Array.from({ length: T }, () => new Float32Array(s));
+        if (buf[0]!.length !== s) throw new Error(`dbmtl: the stable gradient length ${s} differs from the EMA state's ${buf[0]!.length}`);
         const G = gramOf(input);
         t += 1;
         const bt = beta / t ** betaSigma;
         const scale = new Float64Array(T);
+        const norms = new Float64Array(T);
+        let maxn = 0;
         for (let i = 0; i < T; i++) {
           scale[i] = 1 / (Math.max(input.losses[i]!, 0) + EPS);
           const b = buf[i]!;
           const g = input.grads[i]!;
           const k = (1 - bt) * scale[i]!;
-          for (let p = 0; p < d; p++) b[p] = bt * b[p]! + k * g[p]!;
-        }
-        const norms = new Float64Array(T);
-        let maxn = 0;
-        for (let i = 0; i < T; i++) {
-          norms[i] = Math.sqrt(dot(buf[i]!, buf[i]!));
+          for (let p = 0; p < s; p++) b[p] = bt * b[p]! + k * g[p]!;
+          let sq = dot(b, b);
+          if (s < d) {
+            const tail = g.subarray(s);
+            sq += scale[i]! * scale[i]! * dot(tail, tail);
+          }
+          norms[i] = Math.sqrt(sq);
           maxn = Math.max(maxn, norms[i]!);
         }
         const alpha = new Float64Array(T);
@@ -92,7 +104,10 @@ export const dbmtl: MethodEntry<DBMTLOptions> = {
           const a = alpha[i]!;
           if (a === 0) continue;
           const b = buf[i]!;
-          for (let p = 0; p < d; p++) direction[p] = direction[p]! + a * b[p]!;
+          for (let p = 0; p < s; p++) direction[p] = direction[p]! + a * b[p]!;
+          const g = input.grads[i]!;
+          const c = a * scale[i]!;
+          for (let p = s; p < d; p++) direction[p] = direction[p]! + c * g[p]!;
         }
         const coeffs = new Float64Array(T);
         for (let i = 0; i < T; i++) coeffs[i] = alpha[i]! * (1 - bt) * scale[i]!;

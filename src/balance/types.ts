@@ -23,6 +23,14 @@ export interface BalanceInput {
    * must accept it to avoid recomputing the T^2 dot products; computed if absent.
    */
   gram?: Float64Array;
+  /**
+   * Length of the prefix of every gradient whose layout is the same at every step
+   * (the shared dense parameters). Entries after it (this batch's embedding rows)
+   * refer to different parameters from step to step, so methods that keep
+   * per-coordinate history (DB-MTL's EMA) must only keep it over the prefix.
+   * Undefined = the whole vector is stable.
+   */
+  stableDim?: number;
 }
 
 export interface BalanceDiagnostics {

@@ -122,7 +122,9 @@ export function trainStep(model: Model, optimizer: Adam, method: BalancingMethod
     });
   }
   const grads = st.flats.slice(0, T).map((f) => f.subarray(0, d));
-  const balance = method.combine({ grads, losses: g.losses, step: info.step, epoch: info.epoch, rng: info.rng });
+  let stableDim = 0;
+  for (const p of dense) if (inScopeDense(p.group, scope)) stableDim += p.data.length;
+  const balance = method.combine({ grads, losses: g.losses, step: info.step, epoch: info.epoch, rng: info.rng, stableDim });
   const dir = balance.direction;
   if (dir.length !== d) throw new Error(`trainStep: method ${method.name} returned a direction of length ${dir.length}, expected ${d}`);
   const scale = balance.taskScale;

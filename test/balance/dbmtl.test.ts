@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { dbmtl } from "../../src/balance/dbmtl.ts";
+import { Rng } from "../../src/util/rng.ts";
 import { DEGENERATE, assertClose, assertDirectionMatchesCoeffs, assertStateRoundTrip, assertWellFormed, mkInput, randomRows, vnorm } from "./methodfixtures.ts";
 
 /** Straightforward float64 DB-MTL over explicit vectors, for comparison. */
@@ -77,6 +78,28 @@ test("dbmtl: state round trip and validation", () => {
   assert.throws(() => dbmtl.create(2, { betaSigma: -1 }), /dbmtl: option betaSigma/);
   const m = dbmtl.create(2);
   m.combine(mkInput([[1, 2], [3, 4]]));
-  assert.throws(() => m.combine(mkInput([[1, 2, 3], [3, 4, 5]])), /dbmtl: gradient length 3/);
+  assert.throws(() => m.combine(mkInput([[1, 2, 3], [3, 4, 5]])), /dbmtl: the stable gradient length 3/);
   assert.throws(() => dbmtl.create(2).setState({ t: 1, ema: [[1, 2]] }), /ema must be an array of 2/);
+});
+
+test("dbmtl: with stableDim the EMA covers the stable prefix only and the varying tail uses the step's log-gradient", () => {
+  const m = dbmtl.create(2);
+  const L = Float64Array.of(0.5, 0.25);
+  // step 1: d = 3 (prefix 2 + one embedding row), step 2: d = 4 (prefix 2 + two rows)
+  const g1 = [Float32Array.of(1, 0, 2), Float32Array.of(0, 1, -1)];
+  const g2 = [Float32Array.of(1, 1, 1, 0), Float32Array.of(0, 2, 0, 1)];
+  m.combine({ grads: g1, losses: L, step: 0, epoch: 0, rng: new Rng(1), stableDim: 2 });
+  const out = m.combine({ grads: g2, losses: L, step: 1, epoch: 0, rng: new Rng(1), stableDim: 2 });
+  // independent float64 reference: beta 0.9, eps 1e-8
+  const b = 0.9;
+  const sc = [1 / (0.5 + 1e-8), 1 / (0.25 + 1e-8)];
+  const ema = [0, 1].map((i) => [0, 1].map((p) => b * ((1 - b) * sc[i]! * g1[i]![p]!) + (1 - b) * sc[i]! * g2[i]![p]!));
+  const full = [0, 1].map((i) => [...ema[i]!, sc[i]! * g2[i]![2]!, sc[i]! * g2[i]![3]!]);
+  const norms = full.map((v) => Math.hypot(...v));
+  const mx = Math.max(...norms);
+  const expected = [0, 1, 2, 3].map((p) => full.reduce((acc, v, i) => acc + (mx / (norms[i]! + 1e-8)) * v[p]!, 0));
+  assert.equal(out.direction.length, 4);
+  for (let p = 0; p < 4; p++) assert.ok(Math.abs(out.direction[p]! - expected[p]!) <= 1e-5 * Math.abs(expected[p]!) + 1e-6, `entry ${p}: ${out.direction[p]} vs ${expected[p]}`);
+  // the prefix length must stay the same between steps
+  assert.throws(() => m.combine({ grads: g2, losses: L, step: 2, epoch: 0, rng: new Rng(1), stableDim: 3 }), /stable gradient length 3/);
 });
