@@ -66,8 +66,9 @@ export function loadCheckpoint(dir: string): CheckpointData | null {
   const raw = readFileSync(join(dir, "tensors.bin"));
   const tensors: Record<string, TensorMap> = {};
   for (const e of st.index) {
-    const bytes = raw.subarray(e.offset, e.offset + e.length * (e.dtype === "float64" ? 8 : 4));
-    const copy = new Uint8Array(bytes).buffer; // aligned copy
+    const byteLen = e.length * (e.dtype === "float64" ? 8 : 4);
+    if (e.offset + byteLen > raw.length) throw new Error(`checkpoint ${dir}: tensor ${e.group}/${e.name} is truncated`);
+    const copy = new Uint8Array(raw.subarray(e.offset, e.offset + byteLen)).buffer; // aligned copy
     const t: Tensor =
       e.dtype === "float32" ? new Float32Array(copy) : e.dtype === "float64" ? new Float64Array(copy) : new Int32Array(copy);
     if (t.length !== e.length) throw new Error(`checkpoint ${dir}: tensor ${e.group}/${e.name} is truncated`);
