@@ -1,11 +1,12 @@
 /**
  * Step benchmark: PLE (GradCraft defaults: CGC, 1 shared + 1 per-task expert
- * 256-128-64, towers 32-16, embDim 16, dropout 0.2) with T = 6 tasks and 15
- * KuaiRand-like fields (30k users, 8k videos, 13 small categorical fields;
- * synthetic skewed ids), batch 2048 and 4096. Reports ms/step and samples/s for
+ * 256-128-64, towers 32-16, embDim 16, dropout 0.2) with T = 6 tasks on real
+ * shuffled batches of the bundled KuaiRand slice (29 fields), batch 2048 and
+ * 4096. Reports ms/step and samples/s for
  *  - grads "sum":      one vjp with the all-ones cotangent (EW-style single sum),
  *  - grads "per-task": trunk vjp + per-task head vjps pulled back through the trunk (what balancing methods need),
  *  - trainStep:        per-task grads + flat vectors + EW combine + scatter + Adam,
+ *  - trainStep GradCraft: the same with the GradCraft combination,
  * plus peak RSS. Run: `npx tsx -e 'import("./bench/step.ts").then(m => m.runStepBench())'`.
  */
 import { initEngine, yieldToEngine } from "../src/grad/engine.ts";
@@ -15,28 +16,10 @@ import { createAdam } from "../src/optim/adam.ts";
 import { trainStep } from "../src/train/step.ts";
 import { combine, diagnosticsFromGram, gramian } from "../src/balance/linalg.ts";
 import type { BalancingMethod } from "../src/balance/types.ts";
-import type { Batch, FieldInfo } from "../src/data/types.ts";
+import type { Batch } from "../src/data/types.ts";
+import { loadDataset } from "../src/data/index.ts";
+import { createMethod } from "../src/balance/registry.ts";
 import { Rng } from "../src/util/rng.ts";
-
-const FIELDS: FieldInfo[] = [
-  { name: "user_id", vocabSize: 27_286 },
-  { name: "video_id", vocabSize: 7_584 },
-  ...[40, 12, 8, 30, 50, 9, 300, 7, 25, 120, 60, 16, 24].map((v, i) => ({ name: `cat${i}`, vocabSize: v })),
-];
-
-function syntheticBatch(B: number, T: number, rng: Rng): Batch {
-  const fields = FIELDS.map((f) => {
-    const a = new Int32Array(B);
-    for (let r = 0; r < B; r++) a[r] = 1 + Math.floor((f.vocabSize - 1) * rng.next() ** 2); // skewed popularity
-    return a;
-  });
-  const labels = Array.from({ length: T }, (_, t) => {
-    const y = new Float32Array(B);
-    for (let r = 0; r < B; r++) y[r] = rng.next() < 0.05 + 0.1 * t ? 1 : 0;
-    return y;
-  });
-  return { size: B, fields, labels, groups: fields[0]!.slice() };
-}
 
 function ew(T: number): BalancingMethod {
   return {
@@ -57,16 +40,22 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
   const T = 6;
   const reps = opts.reps ?? 5;
   const warmup = opts.warmup ?? 2;
+  const data = await loadDataset("kuairand");
+  const FIELDS = data.meta.fields;
   const model = createModel("ple", { fields: FIELDS, numTasks: T });
   const np = model.numParams();
-  console.log(`\nStep bench: PLE, T=${T}, ${FIELDS.length} fields, ${np.dense} dense + ${np.embedding} embedding params`);
+  console.log(`\nStep bench: PLE on KuaiRand, T=${T}, ${FIELDS.length} fields, ${np.dense} dense + ${np.embedding} embedding params`);
   console.log("| batch | path | ms/step | samples/s | shared-vector d |\n|---:|---|---:|---:|---:|");
   const ws = new GradWorkspace(model);
   const opt = createAdam(model);
   const method = ew(T);
   const rng = new Rng(1);
   for (const B of opts.batches ?? [2048, 4096]) {
-    const batches = [0, 1, 2].map(() => syntheticBatch(B, T, rng));
+    const batches: Batch[] = [];
+    for (const b of data.split("train").iterate({ batchSize: B, shuffle: true, seed: 1, epoch: 0 })) {
+      batches.push(b);
+      if (batches.length === 3) break;
+    }
     const time = async (fn: (b: Batch, i: number) => number): Promise<{ ms: number; d: number }> => {
       let d = 0;
       for (let i = 0; i < warmup; i++) {
@@ -88,6 +77,8 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
     row("grads per-task (trunk + T heads)", await time((b, i) => (perTaskGrads(ws, b, { mode: "train", seed: i }), 0)));
     let step = 0;
     row("trainStep (per-task + EW + Adam)", await time((b) => trainStep(model, opt, method, b, { step: step++, epoch: 0, rng }).dim));
+    const gc = createMethod("gradcraft", T);
+    row("trainStep GradCraft", await time((b) => trainStep(model, opt, gc, b, { step: step++, epoch: 0, rng }).dim));
   }
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 }

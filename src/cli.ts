@@ -30,6 +30,12 @@ function keyValue(v: string, prev: Record<string, string>): Record<string, strin
   return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
 }
 
+// `mtlcraft methods | head` closes stdout early: that is not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
 const program = new Command();
 program.name("mtlcraft").description("Multi-task recommendation training with gradient balancing").showHelpAfterError();
 

@@ -3,7 +3,7 @@
  * with one overall progress display, skipping jobs whose result file exists.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
@@ -87,6 +87,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
 
 function runOne(job: Job, runsDir: string, onProgress: (step: number, total: number, info: string) => void): Promise<void> {
   const out = resultPath(runsDir, job);
+  const ckpt = join(runsDir, "checkpoints", job.id);
   const args = [
     "--import",
     "tsx",
@@ -96,7 +97,7 @@ function runOne(job: Job, runsDir: string, onProgress: (step: number, total: num
     "--out",
     out,
     "--checkpoint",
-    join(runsDir, "checkpoints", job.id),
+    ckpt,
     "--progress",
     "json",
   ];
@@ -130,7 +131,10 @@ function runOne(job: Job, runsDir: string, onProgress: (step: number, total: num
     });
     child.on("error", reject);
     child.on("close", (code) => {
-      if (code === 0 && existsSync(out)) resolvePromise();
+      if (code === 0 && existsSync(out)) {
+        rmSync(ckpt, { recursive: true, force: true }); // finished: the result file is the record
+        resolvePromise();
+      }
       else reject(new Error(`train exited with code ${code}${err ? `: ${err.trim().split("\n").slice(-5).join(" | ")}` : ""}`));
     });
   });
