@@ -31,7 +31,7 @@ export function create(input: ModelInput, options: Partial<LrOptions> = {}): Arc
   const tables = buildTables(input.fields, 1, T, rng, o.dtype, o.embInitStd);
   const b = new ParamBuilder(rng, o.dtype);
   const bias: number[] = [];
-  for (let t = 0; t < T; t++) bias.push(b.add(`t${t}.bias`, [1], t, false, () => 0));
+  for (let t = 0; t < T; t++) bias.push(b.add(`t${t}.out.b`, [1], t, false, () => 0));
   return {
     name: "lr",
     numTasks: T,

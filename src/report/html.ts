@@ -132,7 +132,7 @@ function aggregate(perRun: Map<number, number | null>[], maxPoints = MAX_POINTS)
 /** epoch → value for one run; `pick` reduces a history point to a number (last point per epoch wins). */
 function byEpoch(r: RunResult, pick: (h: RunResult["history"][number]) => number | null): Map<number, number | null> {
   const m = new Map<number, number | null>();
-  for (const h of r.history) m.set(h.epoch, pick(h));
+  for (const h of r.history) m.set(h.epoch + 1, pick(h)); // epochs completed (1-based)
   return m;
 }
 
@@ -234,8 +234,12 @@ function aucSection(groups: MethodGroup[], tasks: string[]): string {
   return parts.join("");
 }
 
+/**
+ * Methods with gradient diagnostics to plot. Runs without shared parameters
+ * (Single, LR: every gradient norm is 0) have nothing to balance and are listed in a note instead.
+ */
 function withDiagnostics(groups: MethodGroup[]): { has: MethodGroup[]; missing: MethodGroup[] } {
-  const has = groups.filter((g) => g.runs.some((r) => r.diagnostics.length > 0));
+  const has = groups.filter((g) => g.runs.some((r) => r.diagnostics.some((d) => d.norms.some((n) => n !== 0))));
   return { has, missing: groups.filter((g) => !has.includes(g)) };
 }
 
@@ -273,7 +277,7 @@ function normsSection(groups: MethodGroup[], tasks: string[]): string {
     );
   }
   parts.push(`</div>`);
-  if (missing.length) parts.push(note(`No diagnostics recorded for: ${names(missing)}.`));
+  if (missing.length) parts.push(note(`No shared-parameter gradients (nothing to balance) for: ${names(missing)}.`));
   parts.push(`</section>`);
   return parts.join("");
 }
@@ -314,7 +318,7 @@ function cosineSection(groups: MethodGroup[], tasks: string[]): string {
     );
   }
   parts.push(`</div>`);
-  if (missing.length) parts.push(note(`No diagnostics recorded for: ${names(missing)}.`));
+  if (missing.length) parts.push(note(`No shared-parameter gradients (nothing to balance) for: ${names(missing)}.`));
 
   const pairsOf = (n: number) => (n * (n - 1)) / 2;
   // Per-step conflict counts are small integers, so the raw rate jumps between a few levels;

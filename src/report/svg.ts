@@ -58,7 +58,10 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   }
   const out: number[] = [];
   const first = Math.ceil(lo / step - 1e-9) * step;
-  for (let v = first; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let i = 0; first + i * step <= hi + step * 1e-9; i++) {
+    const v = first + i * step;
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12))); // no -2.8e-17 for zero
+  }
   return out;
 }
 

@@ -8,9 +8,9 @@ import { TINY_FIELDS, randomBatch } from "../grad/fixtures.ts";
 
 const KUAI = Array.from({ length: 15 }, (_, i) => ({ name: `f${i}`, vocabSize: i === 0 ? 1000 : 50 }));
 
-test("registry lists the six architectures; unknown names and bad options are rejected with the option name", () => {
-  assert.deepEqual([...MODEL_NAMES], ["single", "shared-bottom", "mmoe", "ple", "snr-trans", "snr-aver"]);
-  assert.equal(ARCHITECTURES.size, 6);
+test("registry lists the seven architectures (six + the LR baseline); unknown names and bad options are rejected with the option name", () => {
+  assert.deepEqual([...MODEL_NAMES], ["single", "lr", "shared-bottom", "mmoe", "ple", "snr-trans", "snr-aver"]);
+  assert.equal(ARCHITECTURES.size, 7);
   assert.throws(() => createModel("nope", { fields: TINY_FIELDS, numTasks: 2 }), /unknown model "nope".*ple/);
   assert.throws(() => createModel("ple", { fields: TINY_FIELDS, numTasks: 2 }, { levels: 0 }), /ple: option levels/);
   assert.throws(() => createModel("mmoe", { fields: TINY_FIELDS, numTasks: 2 }, { expertUnits: [] }), /mmoe: option expertUnits/);
