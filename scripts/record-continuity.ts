@@ -7,6 +7,12 @@
  * Writes test/fixtures/continuity/jaxjs-0.1.25.json (pretty JSON, deterministic:
  * same input -> byte-identical file).
  *
+ * It needs the old engine: it runs on a checkout of commit a2eb90b (the last one
+ * with @jax-js/jax; `git worktree add /tmp/jax a2eb90b`, link node_modules, put
+ * this file there, `npm i @jax-js/jax@0.1.25` if it is gone). The new engine's
+ * check is test/engine/continuity.test.ts. Kept for the record; the TypeScript
+ * project does not type-check it (tsconfig excludes it).
+ *
  * Why: the engine is being replaced (ONNX Runtime). Parameter initialisation,
  * batches and dropout masks / gate noise are generated in JS and do not depend
  * on the engine, so the new engine, fed the same model, batch and seeds, must
@@ -58,6 +64,7 @@ import type { Model } from "../src/model/model.ts";
 import type { Mode } from "../src/model/types.ts";
 import type { Batch } from "../src/data/types.ts";
 import { TINY_FIELDS, randomBatch } from "../test/grad/fixtures.ts";
+import { Rng } from "../src/util/rng.ts";
 
 const OUT = resolve(process.argv[2] ?? "test/fixtures/continuity/jaxjs-0.1.25.json");
 const T = 3;
@@ -75,7 +82,22 @@ const BASE_OPTIONS: Record<string, unknown> = {
   seed: 7,
   dtype: "float64",
   dropout: 0.2,
+  embInitStd: 0.5,
 };
+/**
+ * Biases start at 0, which with tiny layers puts whole rows' pre-activations
+ * exactly on the ReLU kink (a dead row feeds 0 + b = 0), where engines may pick
+ * different subgradients. Every bias is therefore redrawn as BIAS_STD * N(0,1)
+ * from new Rng(BIAS_SEED), in model.dense order, and the larger embedding init
+ * (embInitStd 0.5) keeps the logits and losses informative.
+ */
+const BIAS_SEED = 99;
+const BIAS_STD = 0.3;
+
+function perturbBiases(model: { dense: { name: string; data: Float32Array | Float64Array }[] }): void {
+  const rng = new Rng(BIAS_SEED);
+  for (const p of model.dense) if (p.name.endsWith(".b")) for (let i = 0; i < p.data.length; i++) p.data[i] = BIAS_STD * rng.normal();
+}
 /** lr fixes these whatever is passed (embDim 1, no tower, no dropout): not passed. */
 const LR_FIXED = new Set(["embDim", "towerUnits", "dropout"]);
 
@@ -230,6 +252,7 @@ function perMode(model: Model, ws: GradWorkspace, batch: Batch, mode: Mode, seed
 
 function recordCase(c: Case, batch: Batch) {
   const model = createModel(c.model, { fields: TINY_FIELDS, numTasks: T }, structuredClone(c.options));
+  perturbBiases(model);
   if (model.dtype !== "float64") throw new Error(`${c.name}: dtype ${model.dtype}`);
   const ws = new GradWorkspace(model);
   let initSq = 0;
@@ -334,7 +357,7 @@ async function main(): Promise<void> {
       "per-parameter norms with gradNormsExactCotangent (dL/dz = (sigmoid(z) - y)/B computed in JS float64 from the logits, " +
       "fed as a linear objective), totals with either (they agree to ~3e-8). Gradient norms are L2 norms; null = zero by " +
       "construction (parameter or table set owned by another task); 0 = zero through dead ReLUs / dropout. Embedding norms " +
-      "are over the batch's coalesced unique rows. Initialisation: createModel with the recorded options (JS-side, " +
+      `are over the batch's coalesced unique rows. Initialisation: createModel with the recorded options, then every dense parameter whose name ends in .b redrawn as ${BIAS_STD} * N(0,1) from new Rng(${BIAS_SEED}) in model.dense order (JS-side, ` +
       "engine-independent); dtype float64. Masks / gate noise: makeCtx seeded with `seed` (JS-side; eval uses none).",
     numTasks: T,
     fields: TINY_FIELDS,
