@@ -8,12 +8,14 @@ export * from "./types.ts";
 export { DataError } from "./errors.ts";
 export { validateSpec, type DatasetSpec, type TaskSpec, type SplitSpec, type JoinSpec, type ColumnRef, type NumericRef } from "./spec.ts";
 export { BUILTIN_DATASETS, bundledDataDir, kuairandSpec, wechatSpec, resolveSpec, loadSpecFile } from "./builtin.ts";
-export { prepareDataset, datasetHash, DEFAULT_CACHE_DIR, type Manifest, type PrepareOptions, type PrepareResult } from "./prepare.ts";
+export { prepareDataset, datasetHash, removeStaleTemps, DEFAULT_CACHE_DIR, type Manifest, type PrepareOptions, type PrepareResult } from "./prepare.ts";
 export { openPrepared, mixSeed, type ReaderOptions } from "./reader.ts";
+export { verifyPrepared, scanCsv, type VerifyMode, type CsvInfo } from "./integrity.ts";
+export { compileExpr, ALLOWED_FUNCTIONS } from "./expr.ts";
 export { inspectDataset, summarizeDataset, formatSummary, summarize, type DatasetSummary, type SplitSummary } from "./inspect.ts";
 
-/** Prepares (or reuses the cached) dataset, then opens it. */
+/** Prepares (or reuses the cached) dataset, then opens it (prepare already verified or just wrote the folder, so opening checks sizes only). */
 export async function loadDataset(nameOrSpec: string | DatasetSpec, opts: PrepareOptions & ReaderOptions = {}): Promise<PreparedDataset> {
   const { dir } = await prepareDataset(nameOrSpec, opts);
-  return openPrepared(dir, opts);
+  return openPrepared(dir, { ...opts, verify: opts.verify === "none" ? "none" : "size" });
 }

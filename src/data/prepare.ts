@@ -16,15 +16,20 @@
  * frequency then value; ids 1..V, unseen or NULL -> 0.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { crc32 } from "node:zlib";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SplitName } from "./types.ts";
 import { DataError } from "./errors.ts";
 import { fieldDefs, quoteIdent, quoteStr, type DatasetSpec, type FieldDef, type TaskSpec } from "./spec.ts";
 import { resolveSpec } from "./builtin.ts";
+import { compileExpr } from "./expr.ts";
+import { isParquet, loadManifest, scanCsv, verifyPrepared, type CacheFile, type CsvInfo } from "./integrity.ts";
 
-export const FORMAT_VERSION = 1;
+/** 2: manifest gains per-file checksums (`files`) and per-input row counts. */
+export const FORMAT_VERSION = 2;
 export const SPLITS: readonly SplitName[] = ["train", "val", "test"];
 
 export interface ManifestField {
@@ -49,7 +54,10 @@ export interface Manifest {
   hash: string;
   createdAt: string;
   spec: DatasetSpec;
-  inputs: { file: string; bytes: number; hash: string }[];
+  /** Input files with their size, content hash and the number of data rows read from each. */
+  inputs: { file: string; bytes: number; hash: string; rows?: number }[];
+  /** Every column file (path relative to the folder) with its size and CRC32, checked when the cache is opened. */
+  files?: Record<string, CacheFile>;
   fields: ManifestField[];
   tasks: ManifestTask[];
   thresholds: Record<string, number>;
@@ -79,6 +87,12 @@ export interface PrepareOptions {
   threads?: number;
   /** DuckDB memory limit, e.g. "4GB" (default: DuckDB's, 80% of RAM); beyond it DuckDB spills to the temp folder. */
   memoryLimit?: string;
+  /**
+   * How an existing cache is checked before it is reused (see verifyPrepared): "full" (default:
+   * sizes, CRC32 of every column file, label and id ranges), "size", or "none". A cache that fails
+   * is rebuilt.
+   */
+  verify?: "full" | "size" | "none";
 }
 
 export interface PrepareResult {
@@ -164,13 +178,62 @@ export function datasetHash(spec: DatasetSpec, baseDir: string): { hash: string;
 }
 
 function readManifest(dir: string): Manifest | null {
-  const p = join(dir, "manifest.json");
-  if (!existsSync(p)) return null;
+  if (!existsSync(join(dir, "manifest.json"))) return null;
   try {
-    return JSON.parse(readFileSync(p, "utf8")) as Manifest;
+    return loadManifest(dir);
   } catch {
     return null;
   }
+}
+
+/** Host name as it appears in temp folder names (no '-', so the name parses back). */
+function hostTag(): string {
+  return hostname().replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 64) || "host";
+}
+
+const TMP_RE = /\.pid(\d+)@([A-Za-z0-9_.]+)-[^-]+$/;
+/** Temp folders of the old naming (no pid) are removed once they are this old. */
+const LEGACY_TMP_AGE_MS = 24 * 3600 * 1000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes `.tmp-*` work folders left in `cacheRoot` by a prepare that was killed: the folder name
+ * holds the pid and host of its owner (`.tmp-<name>.pid<pid>@<host>-XXXXXX`); it is removed when
+ * that host is this one and no process with that pid is alive. Folders of the old naming (no pid)
+ * are removed when untouched for a day. Returns the removed folder names.
+ */
+export function removeStaleTemps(cacheRoot: string, log: (m: string) => void = () => {}): string[] {
+  if (!existsSync(cacheRoot)) return [];
+  const removed: string[] = [];
+  const host = hostTag();
+  for (const name of readdirSync(cacheRoot)) {
+    if (!name.startsWith(".tmp-")) continue;
+    const path = join(cacheRoot, name);
+    const m = TMP_RE.exec(name);
+    let stale: boolean;
+    if (m) stale = m[2] === host && !processAlive(Number(m[1]));
+    else {
+      try {
+        stale = Date.now() - statSync(path).mtimeMs > LEGACY_TMP_AGE_MS;
+      } catch {
+        stale = false;
+      }
+    }
+    if (!stale) continue;
+    rmSync(path, { recursive: true, force: true });
+    removed.push(name);
+    log(`removed stale work folder ${path} (left by a prepare that did not finish)`);
+  }
+  return removed;
 }
 
 export async function prepareDataset(specOrName: string | DatasetSpec, opts: PrepareOptions = {}): Promise<PrepareResult> {
@@ -183,16 +246,23 @@ export async function prepareDataset(specOrName: string | DatasetSpec, opts: Pre
   if (!opts.force) {
     const m = readManifest(dir);
     if (m && m.hash === hash && m.version === FORMAT_VERSION) {
-      log(`using cached dataset ${dir}`);
-      return { dir, manifest: m, cached: true };
+      try {
+        verifyPrepared(dir, m, opts.verify ?? "full");
+        log(`using cached dataset ${dir}`);
+        return { dir, manifest: m, cached: true };
+      } catch (e) {
+        if (!(e instanceof DataError)) throw e;
+        log(`warning: ${e.message.replace(/; delete the folder and prepare again$/, "")}; rebuilding it`);
+      }
     }
   }
   mkdirSync(cacheRoot, { recursive: true });
-  const tmp = mkdtempSync(join(cacheRoot, `.tmp-${spec.name}-`));
+  removeStaleTemps(cacheRoot, log);
+  const tmp = mkdtempSync(join(cacheRoot, `.tmp-${spec.name}.pid${process.pid}@${hostTag()}-`));
   try {
-    const manifest = await build(spec, baseDir, tmp, opts, log);
+    const { manifest, fileRows } = await build(spec, baseDir, tmp, opts, log);
     manifest.hash = hash;
-    manifest.inputs = inputs.map((i) => ({ ...i, file: i.file }));
+    manifest.inputs = inputs.map((i) => ({ ...i, ...(fileRows.has(i.file) ? { rows: fileRows.get(i.file) } : {}) }));
     writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     try {
@@ -215,10 +285,57 @@ export async function prepareDataset(specOrName: string | DatasetSpec, opts: Pre
 
 const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
 
-function readerSql(files: string[]): string {
+/** What the pre-read of one input found (CSV structure, or the Parquet schema) and its row count. */
+interface InputInfo {
+  file: string;
+  columns: string[];
+  rows: number;
+  csv: CsvInfo | null;
+}
+
+function readerSql(files: string[], info: Map<string, InputInfo>): string {
   const list = `[${files.map(quoteStr).join(", ")}]`;
-  if (files.every((f) => f.toLowerCase().endsWith(".parquet"))) return `read_parquet(${list}, union_by_name = true)`;
-  return `read_csv(${list}, union_by_name = true)`;
+  const pq = files.filter(isParquet);
+  if (pq.length === files.length) return `read_parquet(${list}, union_by_name = true)`;
+  if (pq.length > 0) throw new DataError(`cannot read Parquet and CSV files together: ${files.join(", ")}`, { file: pq[0] as string });
+  // Every CSV has a header (checked by scanCsv); pass the delimiter the scan found when the files agree.
+  const delims = new Set(files.map((f) => info.get(f)?.csv?.delimiter ?? ","));
+  const delim = delims.size === 1 ? `, delim = ${quoteStr([...delims][0] as string)}` : "";
+  return `read_csv(${list}, union_by_name = true, header = true${delim})`;
+}
+
+/** Checks one input before DuckDB reads it: gzip integrity, CSV structure, duplicate column names, row count. */
+async function inspectInput(db: Db, file: string): Promise<InputInfo> {
+  if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
+  let columns: string[];
+  let rows: number;
+  let csv: CsvInfo | null = null;
+  if (isParquet(file)) {
+    columns = (await db.rows(`SELECT name FROM parquet_schema(${quoteStr(file)}) WHERE num_children IS NULL OR num_children = 0`, `reading the schema of ${file}`)).map((r) => String(r.name));
+    rows = num((await db.rows(`SELECT sum(num_rows) AS n FROM parquet_file_metadata(${quoteStr(file)})`, `reading the metadata of ${file}`))[0]?.n);
+    if (!(rows > 0)) throw new DataError(`${file} has no rows`, { file, rows: 0 });
+  } else {
+    csv = await scanCsv(file);
+    columns = csv.columns;
+    rows = csv.rows;
+  }
+  const seen = new Set<string>();
+  for (const n of columns) {
+    if (seen.has(n)) throw new DataError(`file ${file} has the column name "${n}" more than once`, { file, column: n });
+    seen.add(n);
+  }
+  return { file, columns, rows, csv };
+}
+
+/** DuckDB must read exactly the rows the pre-read counted; a difference means it parsed the file differently. */
+function checkRowCount(got: number, files: string[], info: Map<string, InputInfo>): void {
+  const want = files.reduce((a, f) => a + (info.get(f)?.rows ?? 0), 0);
+  if (got !== want) {
+    throw new DataError(
+      `DuckDB read ${got} rows from ${files.join(", ")} but the file${files.length > 1 ? "s hold" : " holds"} ${want} data rows; check the delimiter and quoting (CSV must use double quotes, "" inside quotes)`,
+      { file: files.join(", "), rows: Math.abs(got - want) },
+    );
+  }
 }
 
 class Db {
@@ -247,27 +364,6 @@ function wrap(e: unknown, ctx: string): Error {
   return new DataError(`${ctx}: ${msg}`);
 }
 
-/** Raw header names of a CSV or Parquet file (duplicates not renamed). */
-async function rawHeader(db: Db, file: string): Promise<string[]> {
-  if (file.toLowerCase().endsWith(".parquet")) {
-    const rows = await db.rows(`SELECT name FROM parquet_schema(${quoteStr(file)}) WHERE num_children IS NULL OR num_children = 0`, `reading the schema of ${file}`);
-    return rows.map((r) => String(r.name));
-  }
-  const rows = await db.rows(`SELECT * FROM read_csv(${quoteStr(file)}, header = false, all_varchar = true) LIMIT 1`, `reading the header of ${file}`);
-  const first = rows[0];
-  if (!first) throw new DataError(`file ${file} is empty`, { file });
-  return Object.values(first).map((v) => String(v));
-}
-
-async function checkHeader(db: Db, file: string): Promise<void> {
-  if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
-  const names = await rawHeader(db, file);
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(n)) throw new DataError(`file ${file} has the column name "${n}" more than once`, { file, column: n });
-    seen.add(n);
-  }
-}
 
 async function describe(db: Db, rel: string, ctx: string): Promise<Map<string, string>> {
   const rows = await db.rows(`DESCRIBE SELECT * FROM ${rel}`, ctx);
@@ -291,7 +387,30 @@ interface LabelPlan {
   rawCols: string[];
 }
 
-async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: PrepareOptions, log: (m: string) => void): Promise<Manifest> {
+/**
+ * Locks a fresh connection down before it touches any input: file access only inside the input
+ * files' folders and the work folder, no other external access (network, ATTACH elsewhere), no
+ * extension install or auto-load, then the configuration is frozen so no later statement can undo
+ * it. (These settings fail as instance options on this DuckDB version but work as statements.)
+ */
+export async function lockDown(conn: DuckDBConnection, dirs: string[]): Promise<void> {
+  const allowed = [...new Set(dirs.map((d) => (d.endsWith(sep) ? d : d + sep)))];
+  for (const sql of [
+    `SET allowed_directories = [${allowed.map(quoteStr).join(", ")}]`,
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+  ]) {
+    try {
+      await conn.run(sql);
+    } catch (e) {
+      throw new Error(`internal: could not lock the DuckDB connection down (${sql}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+}
+
+async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: PrepareOptions, log: (m: string) => void): Promise<{ manifest: Manifest; fileRows: Map<string, number> }> {
   const progress = opts.progress ?? (() => {});
   const warnings: string[] = [];
   const warn = (m: string): void => {
@@ -305,9 +424,11 @@ async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: Prep
   const conn = await instance.connect();
   const db = new Db(conn);
   try {
-    const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn);
+    await lockDown(conn, [...specInputs(spec, baseDir).map((f) => dirname(f)), tmp]);
+    const fileRows = new Map<string, number>();
+    const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn, fileRows);
     m.warnings = warnings;
-    return m;
+    return { manifest: m, fileRows };
   } finally {
     conn.closeSync();
     instance.closeSync();
@@ -325,9 +446,19 @@ async function buildWith(
   progress: (done: number, total: number, stage: string) => void,
   log: (m: string) => void,
   warn: (m: string) => void,
+  fileRows: Map<string, number>,
 ): Promise<Manifest> {
   const STAGES = 6;
   progress(0, STAGES, "read");
+  // ---- 0. every input is checked (gzip CRC/length, CSV structure, duplicate names) and counted before DuckDB reads it
+  const info = new Map<string, InputInfo>();
+  for (const f of specInputs(spec, baseDir)) {
+    if (info.has(f)) continue;
+    const i = await inspectInput(db, f);
+    info.set(f, i);
+    fileRows.set(f, i.rows);
+    log(`read ${i.rows} rows from ${f}`);
+  }
   // ---- 1. log table (insertion order kept: rowid is the row's position in the log)
   const colFile = new Map<string, string>();
   let logFiles: string[];
@@ -335,24 +466,24 @@ async function buildWith(
     const fsplit = spec.split;
     const per = SPLITS.map((s) => listOf(fsplit[s]).map((f) => abs(baseDir, f)));
     logFiles = per.flat();
-    for (const f of logFiles) await checkHeader(db, f);
     for (let s = 0; s < 3; s++) {
       const files = per[s] ?? [];
       if (files.length === 0) continue;
-      const sel = `SELECT *, ${s}::UTINYINT AS __split FROM ${readerSql(files)}`;
+      const sel = `SELECT *, ${s}::UTINYINT AS __split FROM ${readerSql(files, info)}`;
       const ctx = `reading ${files.join(", ")}`;
       if (s === 0) await db.run(`CREATE TABLE log AS ${sel}`, ctx);
       else await db.run(`INSERT INTO log BY NAME ${sel}`, ctx);
+      checkRowCount(num((await db.rows(`SELECT count(*) AS n FROM log WHERE __split = ${s}`, "counting log rows"))[0]?.n), files, info);
     }
   } else {
     logFiles = listOf(spec.log).map((f) => abs(baseDir, f));
-    for (const f of logFiles) await checkHeader(db, f);
-    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql(logFiles)}`, `reading ${logFiles.join(", ")}`);
+    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql(logFiles, info)}`, `reading ${logFiles.join(", ")}`);
   }
   const logDesc = logFiles.join(", ");
   const schema = await describe(db, "log", "describing the log");
   for (const c of schema.keys()) colFile.set(c, logDesc);
   const logRows = num((await db.rows(`SELECT count(*) AS n FROM log`, "counting log rows"))[0]?.n);
+  if (spec.split.kind !== "files") checkRowCount(logRows, logFiles, info);
   log(`read ${logRows} log rows from ${logDesc}`);
 
   // ---- 2. side tables
@@ -360,14 +491,14 @@ async function buildWith(
   const selectSide: string[] = [];
   for (const [i, j] of (spec.joins ?? []).entries()) {
     const file = abs(baseDir, j.path);
-    await checkHeader(db, file);
     const left = typeof j.on === "string" ? j.on : j.on.left;
     const right = typeof j.on === "string" ? j.on : j.on.right;
-    const side = await describe(db, readerSql([file]), `reading ${file}`);
+    const side = await describe(db, readerSql([file], info), `reading ${file}`);
     for (const c of [right, ...j.columns]) if (!side.has(c)) throw new DataError(`column "${c}" not found in ${file} (columns: ${[...side.keys()].join(", ")})`, { file, column: c });
     if (!schema.has(left)) throw new DataError(`join key column "${left}" not found in ${logDesc}`, { file: logDesc, column: left });
     const cols = j.columns.map((c) => `${quoteIdent(c)} AS ${quoteIdent((j.prefix ?? "") + c)}`).join(", ");
-    await db.run(`CREATE TABLE side_${i} AS SELECT ${quoteIdent(right)} AS __key, ${cols} FROM ${readerSql([file])}`, `reading ${file}`);
+    await db.run(`CREATE TABLE side_${i} AS SELECT ${quoteIdent(right)} AS __key, ${cols} FROM ${readerSql([file], info)}`, `reading ${file}`);
+    checkRowCount(num((await db.rows(`SELECT count(*) AS n FROM side_${i}`, `counting the rows of ${file}`))[0]?.n), [file], info);
     const dup = num((await db.rows(`SELECT count(*) - count(DISTINCT __key) AS n FROM side_${i}`, `checking ${file}`))[0]?.n);
     if (dup > 0) throw new DataError(`side table ${file} has ${dup} rows with a duplicate key in column "${right}"`, { file, column: right, rows: dup });
     for (const c of j.columns) {
@@ -398,6 +529,17 @@ async function buildWith(
       else need(f.column, `feature "${f.name}"`);
     }
   }
+  // Expressions are parsed by DuckDB, allow-listed and re-emitted (expr.ts); only that emitted SQL
+  // reaches a query. Binding it once here makes type errors name the spec key.
+  const userCols = [...schema.keys()].filter((c) => c !== "__split");
+  const compiled = async (text: string, key: string): Promise<string> => {
+    const c = await compileExpr(db.conn, text, key, userCols);
+    await db.rows(`DESCRIBE SELECT ${c.sql} AS v FROM ${srcSql}`, `invalid dataset spec: ${key} cannot be evaluated on ${logDesc} (expression: ${JSON.stringify(text)})`);
+    return c.sql;
+  };
+  for (const f of fields) if (f.expr !== undefined) f.sql = `(${await compiled(f.expr, `${f.key}.expr`)})`;
+  const taskSql = new Map<number, string>();
+  for (const [k, t] of spec.tasks.entries()) if (t.kind === "sql") taskSql.set(k, await compiled(t.expr, `$.tasks[${k}].expr`));
   if (spec.groupColumn) need(spec.groupColumn, "group");
   if (spec.userColumn) need(spec.userColumn, "user");
   if (spec.itemColumn) need(spec.itemColumn, "item");
@@ -479,7 +621,7 @@ async function buildWith(
         plans.push({ task: t, rawCols: [`t_${k}`] });
         break;
       case "sql":
-        sel.push(`COALESCE((${t.expr})::BOOLEAN, false)::UTINYINT AS t_${k}`);
+        sel.push(`COALESCE((${taskSql.get(k) ?? "NULL"})::BOOLEAN, false)::UTINYINT AS t_${k}`);
         plans.push({ task: t, rawCols: [`t_${k}`] });
         break;
       case "cv":
@@ -605,9 +747,11 @@ async function buildWith(
 
   // ---- 9. stream each split to column files
   let before = 0;
+  const files: Record<string, CacheFile> = {};
   for (const [s, name] of SPLITS.entries()) {
     const base = before;
-    await writeSplit(db, join(tmp, name), s, fields.length, spec.tasks.length, rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
+    const written = await writeSplit(db, join(tmp, name), s, fields.length, spec.tasks.length, rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
+    for (const [f, rec] of Object.entries(written)) files[`${name}/${f}`] = rec;
     before += rows[name];
     log(`wrote ${rows[name]} ${name} rows`);
   }
@@ -621,6 +765,7 @@ async function buildWith(
     createdAt: new Date().toISOString(),
     spec,
     inputs: [],
+    files,
     fields: mfields,
     tasks: mtasks,
     thresholds,
@@ -647,6 +792,9 @@ const WRITE_ROWS = 1 << 16;
 class ColumnWriter {
   private readonly fd: number;
   private n = 0;
+  /** Running CRC32 and size of what was written (recorded in the manifest, checked on open). */
+  crc = 0;
+  bytes = 0;
   constructor(
     path: string,
     private readonly buf: Int32Array | Uint8Array,
@@ -662,6 +810,8 @@ class ColumnWriter {
     const bytes = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.n * this.buf.BYTES_PER_ELEMENT);
     let off = 0;
     while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
+    this.crc = crc32(bytes, this.crc);
+    this.bytes += bytes.length;
     this.n = 0;
   }
   close(): void {
@@ -670,11 +820,12 @@ class ColumnWriter {
   }
 }
 
-async function writeSplit(db: Db, dir: string, split: number, nFields: number, nTasks: number, expected: number, onRows: (done: number) => void): Promise<void> {
+async function writeSplit(db: Db, dir: string, split: number, nFields: number, nTasks: number, expected: number, onRows: (done: number) => void): Promise<Record<string, CacheFile>> {
   mkdirSync(dir, { recursive: true });
   const writers: ColumnWriter[] = [];
-  for (let i = 0; i < nFields; i++) writers.push(new ColumnWriter(join(dir, `field_${i}.i32`), new Int32Array(WRITE_ROWS)));
-  for (let k = 0; k < nTasks; k++) writers.push(new ColumnWriter(join(dir, `label_${k}.u8`), new Uint8Array(WRITE_ROWS)));
+  const names = [...Array.from({ length: nFields }, (_, i) => `field_${i}.i32`), ...Array.from({ length: nTasks }, (_, k) => `label_${k}.u8`), "group.i32"];
+  for (let i = 0; i < nFields; i++) writers.push(new ColumnWriter(join(dir, names[i] as string), new Int32Array(WRITE_ROWS)));
+  for (let k = 0; k < nTasks; k++) writers.push(new ColumnWriter(join(dir, names[nFields + k] as string), new Uint8Array(WRITE_ROWS)));
   writers.push(new ColumnWriter(join(dir, "group.i32"), new Int32Array(WRITE_ROWS)));
   const cols = [...Array.from({ length: nFields }, (_, i) => `c_${i}`), ...Array.from({ length: nTasks }, (_, k) => `l_${k}`), "grp"];
   let written = 0;
@@ -698,4 +849,5 @@ async function writeSplit(db: Db, dir: string, split: number, nFields: number, n
     for (const w of writers) w.close();
   }
   if (written !== expected) throw new Error(`internal: wrote ${written} rows for split ${SPLITS[split]}, expected ${expected}`);
+  return Object.fromEntries(writers.map((w, i) => [names[i] as string, { bytes: w.bytes, crc32: w.crc }]));
 }

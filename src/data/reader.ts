@@ -10,12 +10,17 @@
  * the right window without reading the skipped rows. Unshuffled order is the file order.
  *
  * Each yielded Batch owns freshly allocated arrays (no buffer reuse), so callers may keep them.
+ *
+ * Opening verifies the folder (integrity.ts verifyPrepared): by default every column file's size,
+ * CRC32 (recorded in the manifest when it was written) and value ranges, so a damaged or edited
+ * cache fails at open with an error naming the file and row instead of training on bad data.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { Rng } from "../util/rng.ts";
 import { DataError } from "./errors.ts";
+import { loadManifest, verifyPrepared, type VerifyMode } from "./integrity.ts";
 import type { Manifest } from "./prepare.ts";
 import type { Batch, DatasetMeta, IterateOptions, PreparedDataset, SplitName, SplitReader } from "./types.ts";
 
@@ -24,6 +29,8 @@ export interface ReaderOptions {
   blockRows?: number;
   /** Blocks per shuffle window (default 8). */
   windowBlocks?: number;
+  /** Integrity check at open: "full" (default: sizes, CRC32, label/id ranges), "size" or "none". */
+  verify?: VerifyMode;
 }
 
 /** Deterministic 32-bit mix of a few integers (murmur3 finaliser on a running combination). */
@@ -171,15 +178,14 @@ function identity(n: number): Int32Array {
 }
 
 export function readManifestFile(dir: string): Manifest {
-  const p = join(dir, "manifest.json");
-  if (!existsSync(p)) throw new DataError(`no prepared dataset in ${dir} (manifest.json missing)`, { file: p });
-  return JSON.parse(readFileSync(p, "utf8")) as Manifest;
+  return loadManifest(dir);
 }
 
 /** Opens a prepared dataset folder (the `dir` returned by prepareDataset). */
 export function openPrepared(dir: string, opts: ReaderOptions = {}): PreparedDataset & { manifest: Manifest; dir: string } {
   if (endianness() !== "LE") throw new Error("prepared datasets are little-endian; this host is big-endian");
   const manifest = readManifestFile(dir);
+  verifyPrepared(dir, manifest, opts.verify ?? "full");
   const meta: DatasetMeta = {
     name: manifest.name,
     fields: manifest.fields.map((f) => ({ name: f.name, vocabSize: f.vocabSize })),

@@ -18,7 +18,11 @@ export interface ColumnRef {
   name: string;
   /** Source column; defaults to `name`. */
   column?: string;
-  /** A DuckDB SQL expression over the (joined) source columns, used instead of `column`. */
+  /**
+   * A scalar SQL expression over the (joined) source columns, used instead of `column`. Parsed and
+   * checked against an allow-list before use (see expr.ts and data/README.md): columns, constants,
+   * operators, CASE, CAST and allow-listed scalar functions only.
+   */
   expr?: string;
 }
 
@@ -49,7 +53,7 @@ export type TaskSpec =
   | { name: string; kind: "quantile"; watch: string; q: number }
   /** CV: watch time >= item duration (GradCraft). `durationScale` multiplies the duration (e.g. 1000 for s -> ms). */
   | { name: string; kind: "cv"; watch: string; duration: string; durationScale?: number }
-  /** Any SQL boolean expression over the source columns (NULL counts as 0). */
+  /** A scalar SQL boolean expression over the source columns (NULL counts as 0); same rules as ColumnRef.expr. */
   | { name: string; kind: "sql"; expr: string };
 
 export type SplitSpec =
@@ -130,7 +134,29 @@ function range(x: unknown, path: string): void {
   if (!Array.isArray(x) || x.length !== 2) fail(path, "must be [from, to]");
   for (let i = 0; i < 2; i++) {
     const v: unknown = x[i];
-    if (typeof v !== "number" && typeof v !== "string") fail(`${path}[${i}]`, "must be a number or a date string");
+    if (typeof v === "number" ? !Number.isFinite(v) : typeof v !== "string" || v.length === 0) fail(`${path}[${i}]`, "must be a finite number or a date string");
+  }
+  if (typeof x[0] !== typeof x[1]) fail(path, "mixes a number and a string");
+  if (x[0] > x[1]) fail(path, `is reversed (from ${JSON.stringify(x[0])} is after to ${JSON.stringify(x[1])})`);
+}
+
+/**
+ * Date split ranges must not overlap: a row in two ranges would silently go to the first. Numbers
+ * compare as numbers, strings as text (ISO dates and timestamps order correctly as text).
+ */
+function disjointRanges(s: Record<string, unknown>): void {
+  const names = ["train", "val", "test"] as const;
+  for (let a = 0; a < 3; a++) {
+    for (let b = a + 1; b < 3; b++) {
+      const ra = s[names[a] as string] as [number | string, number | string];
+      const rb = s[names[b] as string] as [number | string, number | string];
+      if (typeof ra[0] !== typeof rb[0]) fail("$.split", `mixes number and string ranges (${names[a]} and ${names[b]})`);
+      if (ra[0] <= rb[1] && rb[0] <= ra[1]) {
+        const lo = ra[0] > rb[0] ? ra[0] : rb[0];
+        const hi = ra[1] < rb[1] ? ra[1] : rb[1];
+        fail("$.split", `ranges ${names[a]} [${JSON.stringify(ra[0])}, ${JSON.stringify(ra[1])}] and ${names[b]} [${JSON.stringify(rb[0])}, ${JSON.stringify(rb[1])}] overlap on [${JSON.stringify(lo)}, ${JSON.stringify(hi)}]; each row must belong to one split`);
+      }
+    }
   }
 }
 
@@ -213,6 +239,7 @@ export function validateSpec(x: unknown): DatasetSpec {
       onlyKeys(s, ["kind", "column", "train", "val", "test"], "$.split");
       str(s.column, "$.split.column");
       for (const k of ["train", "val", "test"]) range(s[k], `$.split.${k}`);
+      disjointRanges(s);
       break;
     case "fraction": {
       onlyKeys(s, ["kind", "train", "val", "test", "seed", "by"], "$.split");
@@ -260,10 +287,14 @@ export function validateSpec(x: unknown): DatasetSpec {
 export interface FieldDef {
   name: string;
   kind: "categorical" | "numeric";
-  /** SQL expression (a quoted column or the user's expr). */
+  /** SQL of a plain column (quoted); for an `expr` field it is empty until the expression is checked and compiled. */
   sql: string;
   /** Source column when the field is a plain column. */
   column?: string;
+  /** The user's expression (unchecked text; never spliced into SQL, see expr.ts). */
+  expr?: string;
+  /** Spec key of the field, e.g. `$.categorical[3]`. */
+  key: string;
   buckets?: number;
 }
 
@@ -277,20 +308,21 @@ export function quoteStr(s: string): string {
 
 export function fieldDefs(spec: DatasetSpec): FieldDef[] {
   const out: FieldDef[] = [];
-  const add = (f: string | NumericRef, kind: FieldDef["kind"]): void => {
-    if (typeof f === "string") out.push({ name: f, kind, sql: quoteIdent(f), column: f, ...(kind === "numeric" ? { buckets: 10 } : {}) });
+  const add = (f: string | NumericRef, kind: FieldDef["kind"], key: string): void => {
+    if (typeof f === "string") out.push({ name: f, kind, sql: quoteIdent(f), column: f, key, ...(kind === "numeric" ? { buckets: 10 } : {}) });
     else {
       const col = f.expr === undefined ? (f.column ?? f.name) : undefined;
       out.push({
         name: f.name,
         kind,
-        sql: col !== undefined ? quoteIdent(col) : `(${f.expr})`,
-        ...(col !== undefined ? { column: col } : {}),
+        sql: col !== undefined ? quoteIdent(col) : "",
+        key,
+        ...(col !== undefined ? { column: col } : { expr: f.expr }),
         ...(kind === "numeric" ? { buckets: f.buckets ?? 10 } : {}),
       });
     }
   };
-  for (const f of spec.categorical) add(f, "categorical");
-  for (const f of spec.numeric ?? []) add(f, "numeric");
+  spec.categorical.forEach((f, i) => add(f, "categorical", `$.categorical[${i}]`));
+  (spec.numeric ?? []).forEach((f, i) => add(f, "numeric", `$.numeric[${i}]`));
   return out;
 }
