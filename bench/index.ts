@@ -3,16 +3,18 @@
  *   npm run bench                 all sections
  *   npm run bench -- balance      only the balancing methods (T=6, d=1e6)
  *   npm run bench -- data         prepare time and batch throughput on KuaiRand
- *   npm run bench -- step         PLE T=6 step time and samples/s, EW vs per-task gradients
+ *   npm run bench -- step         PLE T=6 trainStep (EW, GradCraft) against the PyTorch peer, threads
+ *   npm run bench -- epoch        one KuaiRand epoch of PLE + GradCraft against the PyTorch peer
+ * `npm run bench` runs balance, data and step; epoch only when named.
  */
 import { runBalanceBench } from "./balance.ts";
 import { runDataBench } from "./data.ts";
-import { runStepBench } from "./step.ts";
+import { runEpochBench, runStepBench } from "./step.ts";
 
-const sections: Record<string, () => Promise<void>> = { balance: () => runBalanceBench(), data: runDataBench, step: runStepBench };
+const sections: Record<string, () => Promise<void>> = { balance: () => runBalanceBench(), data: runDataBench, step: () => runStepBench(), epoch: runEpochBench };
 const wanted = process.argv.slice(2);
 for (const w of wanted) if (!(w in sections)) throw new Error(`bench: unknown section "${w}"; choose from ${Object.keys(sections).join(", ")}`);
 for (const [name, run] of Object.entries(sections)) {
-  if (wanted.length && !wanted.includes(name)) continue;
+  if (wanted.length ? !wanted.includes(name) : name === "epoch") continue;
   await run();
 }

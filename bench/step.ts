@@ -1,86 +1,236 @@
 /**
- * Step benchmark: PLE (GradCraft defaults: CGC, 1 shared + 1 per-task expert
- * 256-128-64, towers 32-16, embDim 16, dropout 0.2) with T = 6 tasks on real
- * shuffled batches of the bundled KuaiRand slice (29 fields), batch 2048 and
- * 4096. Reports ms/step and samples/s for
- *  - grads "sum":      one vjp with the all-ones cotangent (EW-style single sum),
- *  - grads "per-task": trunk vjp + per-task head vjps pulled back through the trunk (what balancing methods need),
- *  - trainStep:        per-task grads + flat vectors + EW combine + scatter + Adam,
- *  - trainStep GradCraft: the same with the GradCraft combination,
- * plus peak RSS. Run: `npx tsx -e 'import("./bench/step.ts").then(m => m.runStepBench())'`.
+ * Step benchmark against the matched PyTorch peer (../shared/bench/torch_peer.py,
+ * see ../shared/bench/README.md): PLE with the CLI defaults (CGC, 1 shared + 1
+ * per-task expert 256-128-64, towers 32-16, embDim 16, dropout 0.2), T = 6, on
+ * three real shuffled batches of the bundled KuaiRand slice (29 fields), batch
+ * 2048 and 4096, one engine thread.
+ *
+ * Rows: the whole `trainStep` (coalescing, balancing and Adam included)
+ *  - EW: the weighted-sum program (one backward of the summed losses), against
+ *    the peer's `ew` path (one summed backward);
+ *  - GradCraft: the per-task program (T per-task gradients over the "shared"
+ *    scope, Gramian, GradCraft, scatter), against the peer's `gc` path.
+ * Each pair alternates TS step, torch step, TS step, ... (2 warm-up steps each,
+ * then `reps` pairs) in one run; printed: each side's median ms/step and
+ * samples/s, and the median of the pairwise ratios TS / torch. Then 2 engine
+ * threads against 1 (TS only), and peak RSS of both processes.
+ *
+ * The peer runs when /usr/bin/python3 imports torch (Debian: `apt-get install
+ * python3-torch`) and ../shared/bench/torch_peer.py exists (or
+ * MTLCRAFT_TORCH_PEER points at it); otherwise only the TS side is printed.
+ * The batches are handed to the peer as raw files (field-major int32 ids,
+ * task-major float32 labels) in a temporary folder.
+ *
+ * `npm run bench -- epoch` also runs one KuaiRand epoch of PLE + GradCraft on
+ * one thread in both engines (train, then val + test prediction).
  */
-import { initEngine, yieldToEngine } from "../src/grad/engine.ts";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { createModel } from "../src/model/index.ts";
-import { GradWorkspace, perTaskGrads } from "../src/grad/pertask.ts";
 import { createAdam } from "../src/optim/adam.ts";
 import { trainStep } from "../src/train/step.ts";
-import { combine, diagnosticsFromGram, gramian } from "../src/balance/linalg.ts";
-import type { BalancingMethod } from "../src/balance/types.ts";
-import type { Batch } from "../src/data/types.ts";
-import { loadDataset } from "../src/data/index.ts";
+import type { Batch, PreparedDataset } from "../src/data/types.ts";
+import { loadDataset, prepareDataset } from "../src/data/index.ts";
 import { createMethod } from "../src/balance/registry.ts";
+import { configureEngine } from "../src/engine/ort.ts";
+import { runTraining } from "../src/train/run.ts";
 import { Rng } from "../src/util/rng.ts";
 
-function ew(T: number): BalancingMethod {
-  return {
-    name: "ew-bench",
-    kind: "loss-weighting",
-    numTasks: T,
-    combine(input) {
-      const ones = new Float64Array(T).fill(1);
-      return { direction: combine(input.grads, ones), coeffs: ones, taskScale: ones.slice(), diagnostics: diagnosticsFromGram(gramian(input.grads), T) };
-    },
-    getState: () => null,
-    setState: () => {},
-  };
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const PYTHON = "/usr/bin/python3";
+
+export function peerScript(): string | null {
+  const p = process.env.MTLCRAFT_TORCH_PEER ?? resolve(ROOT, "../shared/bench/torch_peer.py");
+  if (!existsSync(p)) return null;
+  if (!existsSync(PYTHON)) return null;
+  const r = spawnSync(PYTHON, ["-c", "import torch"], { stdio: "ignore" });
+  return r.status === 0 ? p : null;
+}
+
+const median = (a: readonly number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+};
+
+const rssMB = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** The peer in `serve` mode: one JSON command per line, answers prefixed "@@". */
+class Peer {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+  constructor(script: string, batchesDir: string) {
+    this.child = spawn(PYTHON, [script, "serve", "--batches", batchesDir], { stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stderr.on("data", (d: Buffer) => process.stderr.write(d));
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+  private async answer(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new Error("torch peer exited");
+      if (r.value.startsWith("@@")) return JSON.parse(r.value.slice(2)) as Record<string, unknown>;
+    }
+  }
+  async ready(): Promise<string> {
+    return String((await this.answer()).torch);
+  }
+  async step(B: number, path: string, n = 1): Promise<number[]> {
+    this.child.stdin.write(JSON.stringify({ cmd: "step", B, n, path }) + "\n");
+    return (await this.answer()).ms as number[];
+  }
+  async rss(): Promise<number> {
+    this.child.stdin.write(JSON.stringify({ cmd: "rss" }) + "\n");
+    return (await this.answer()).maxRssMB as number;
+  }
+  close(): void {
+    this.child.stdin.write(JSON.stringify({ cmd: "quit" }) + "\n");
+    this.child.stdin.end();
+  }
+}
+
+function firstBatches(data: PreparedDataset, B: number, n: number): Batch[] {
+  const out: Batch[] = [];
+  for (const b of data.split("train").iterate({ batchSize: B, shuffle: true, seed: 1, epoch: 0 })) {
+    // the reader reuses its buffers: copy
+    out.push({ size: b.size, fields: b.fields.map((f) => f.slice(0, b.size)), labels: b.labels.map((y) => y.slice(0, b.size)), groups: b.groups.slice(0, b.size) });
+    if (out.length === n) break;
+  }
+  return out;
+}
+
+function writeBatches(dir: string, B: number, batches: Batch[]): void {
+  batches.forEach((b, i) => {
+    const F = b.fields.length;
+    const ids = new Int32Array(F * B);
+    b.fields.forEach((f, k) => ids.set(f.subarray(0, B), k * B));
+    const T = b.labels.length;
+    const y = new Float32Array(T * B);
+    b.labels.forEach((l, t) => y.set(l.subarray(0, B), t * B));
+    writeFileSync(join(dir, `B${B}_${i}.fields.i32`), new Uint8Array(ids.buffer));
+    writeFileSync(join(dir, `B${B}_${i}.labels.f32`), new Uint8Array(y.buffer));
+  });
 }
 
 export async function runStepBench(opts: { batches?: number[]; reps?: number; warmup?: number } = {}): Promise<void> {
-  await initEngine();
   const T = 6;
-  const reps = opts.reps ?? 5;
+  const reps = opts.reps ?? 7;
   const warmup = opts.warmup ?? 2;
+  const sizes = opts.batches ?? [4096, 2048];
   const data = await loadDataset("kuairand");
-  const FIELDS = data.meta.fields;
-  const model = createModel("ple", { fields: FIELDS, numTasks: T });
-  const np = model.numParams();
-  console.log(`\nStep bench: PLE on KuaiRand, T=${T}, ${FIELDS.length} fields, ${np.dense} dense + ${np.embedding} embedding params`);
-  console.log("| batch | path | ms/step | samples/s | shared-vector d |\n|---:|---|---:|---:|---:|");
-  const ws = new GradWorkspace(model);
-  const opt = createAdam(model);
-  const method = ew(T);
-  const rng = new Rng(1);
-  for (const B of opts.batches ?? [2048, 4096]) {
-    const batches: Batch[] = [];
-    for (const b of data.split("train").iterate({ batchSize: B, shuffle: true, seed: 1, epoch: 0 })) {
-      batches.push(b);
-      if (batches.length === 3) break;
-    }
-    const time = async (fn: (b: Batch, i: number) => number): Promise<{ ms: number; d: number }> => {
-      let d = 0;
-      for (let i = 0; i < warmup; i++) {
-        fn(batches[i % 3]!, i);
-        await yieldToEngine();
-      }
-      let total = 0;
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        d = fn(batches[i % 3]!, i);
-        total += performance.now() - t0;
-        await yieldToEngine();
-      }
-      return { ms: total / reps, d };
-    };
-    const row = (name: string, r: { ms: number; d: number }) =>
-      console.log(`| ${B} | ${name} | ${r.ms.toFixed(0)} | ${((B * 1000) / r.ms).toFixed(0)} | ${r.d || "-"} |`);
-    row("grads sum (EW single vjp)", await time((b, i) => (perTaskGrads(ws, b, { mode: "train", seed: i, cotangents: "sum" }), 0)));
-    row("grads per-task (trunk + T heads)", await time((b, i) => (perTaskGrads(ws, b, { mode: "train", seed: i }), 0)));
-    let step = 0;
-    row("trainStep (per-task + EW + Adam)", await time((b) => trainStep(model, opt, method, b, { step: step++, epoch: 0, rng }).dim));
-    const gc = createMethod("gradcraft", T);
-    row("trainStep GradCraft", await time((b) => trainStep(model, opt, gc, b, { step: step++, epoch: 0, rng }).dim));
+  const script = peerScript();
+  const dir = mkdtempSync(join(tmpdir(), "mtlcraft-bench-"));
+  const all = new Map<number, Batch[]>();
+  for (const B of sizes) {
+    all.set(B, firstBatches(data, B, 3));
+    writeBatches(dir, B, all.get(B)!);
   }
-  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  const peer = script ? new Peer(script, dir) : null;
+  const torchVersion = peer ? await peer.ready() : null;
+  configureEngine({ threads: 1 });
+  const model = createModel("ple", { fields: data.meta.fields, numTasks: T });
+  const np = model.numParams();
+  console.log(`\nStep bench: PLE defaults on KuaiRand, T=${T}, ${data.meta.fields.length} fields, ${np.dense} dense + ${np.embedding} embedding params, 1 thread`);
+  console.log(peer ? `peer: PyTorch ${torchVersion} (${script}), alternated, ${reps} pairs after ${warmup} warm-up steps each` : "peer: none (needs /usr/bin/python3 with torch and ../shared/bench/torch_peer.py)");
+  console.log("| batch | step | TS ms/step | TS samples/s | torch ms/step | torch samples/s | median ratio TS/torch |\n|---:|---|---:|---:|---:|---:|---:|");
+  const opt = createAdam(model);
+  const rng = new Rng(1);
+  let step = 0;
+  const tsStep = async (b: Batch, method: ReturnType<typeof createMethod>, diagnostics: boolean): Promise<number> => {
+    const t0 = performance.now();
+    await trainStep(model, opt, method, b, { step: step++, epoch: 0, rng, diagnostics });
+    return performance.now() - t0;
+  };
+  const rows = [
+    { label: "EW (weighted-sum program)", method: createMethod("ew", T), diagnostics: false, peerPath: "ew" },
+    { label: "GradCraft (per-task program)", method: createMethod("gradcraft", T), diagnostics: true, peerPath: "gc" },
+  ];
+  for (const B of sizes) {
+    const bs = all.get(B)!;
+    for (const r of rows) {
+      for (let i = 0; i < warmup; i++) {
+        await tsStep(bs[i % 3]!, r.method, r.diagnostics);
+        if (peer) await peer.step(B, r.peerPath);
+      }
+      const ts: number[] = [];
+      const pt: number[] = [];
+      const ratio: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        ts.push(await tsStep(bs[i % 3]!, r.method, r.diagnostics));
+        if (peer) {
+          pt.push((await peer.step(B, r.peerPath))[0]!);
+          ratio.push(ts.at(-1)! / pt.at(-1)!);
+        }
+      }
+      const m = median(ts);
+      const pm = peer ? median(pt) : NaN;
+      console.log(
+        `| ${B} | ${r.label} | ${m.toFixed(0)} | ${((B * 1000) / m).toFixed(0)} | ${peer ? pm.toFixed(0) : "-"} | ${peer ? ((B * 1000) / pm).toFixed(0) : "-"} | ${peer ? median(ratio).toFixed(2) : "-"} |`,
+      );
+    }
+  }
+  const peerRss = peer ? await peer.rss() : NaN;
+  peer?.close();
+  console.log(`peak RSS: TS ${rssMB().toFixed(0)} MB${peer ? `, torch ${peerRss.toFixed(0)} MB` : ""}`);
+
+  // threads: 2 against 1 (TS only; sessions are created per engine setting, hence fresh models)
+  console.log("\n| batch | step | 1 thread ms | 2 threads ms | speed-up |\n|---:|---|---:|---:|---:|");
+  for (const B of sizes) {
+    const bs = all.get(B)!;
+    for (const r of rows) {
+      const times: number[] = [];
+      for (const threads of [1, 2]) {
+        configureEngine({ threads });
+        const m2 = createModel("ple", { fields: data.meta.fields, numTasks: T });
+        const o2 = createAdam(m2);
+        const ts: number[] = [];
+        for (let i = 0; i < warmup + reps; i++) {
+          const t0 = performance.now();
+          await trainStep(m2, o2, r.method, bs[i % 3]!, { step: i, epoch: 0, rng, diagnostics: r.diagnostics });
+          if (i >= warmup) ts.push(performance.now() - t0);
+        }
+        times.push(median(ts));
+      }
+      console.log(`| ${B} | ${r.label} | ${times[0]!.toFixed(0)} | ${times[1]!.toFixed(0)} | ${(times[0]! / times[1]!).toFixed(2)} |`);
+    }
+  }
+  configureEngine({ threads: 1 });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** One KuaiRand epoch of PLE + GradCraft, 1 thread, both engines (train + val/test prediction). */
+export async function runEpochBench(): Promise<void> {
+  const { dir: cache } = await prepareDataset("kuairand", {});
+  console.log("\nEpoch bench: one KuaiRand epoch, PLE defaults + GradCraft, batch 4096, 1 thread");
+  const t0 = performance.now();
+  const res = await runTraining({
+    dataset: "kuairand",
+    model: "ple",
+    method: "gradcraft",
+    seed: 1,
+    epochs: 1,
+    batchSize: 4096,
+    lr: 5e-4,
+    l2: 1e-5,
+    embDim: 16,
+    dropout: 0.2,
+    scope: "shared",
+    patience: 0,
+    threads: 1,
+    progress: "none",
+  });
+  const tsSec = (performance.now() - t0) / 1000;
+  console.log(`TS: ${res.steps} steps, ${tsSec.toFixed(1)} s wall (train + val + test), test AUC ${res.test.auc.map((a) => a.toFixed(4)).join(" ")}`);
+  const script = peerScript();
+  if (!script) {
+    console.log("peer: none");
+    return;
+  }
+  const r = spawnSync(PYTHON, [script, "epoch", "--data", cache, "--path", "gc"], { encoding: "utf8" });
+  console.log(r.stdout.trim() || r.stderr.trim());
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runStepBench();

@@ -8,7 +8,11 @@ export { gramian, combine, dot, solveSPD, symEig, projectSimplex } from "./balan
 export { alignMagnitudes, gradcraftStep } from "./balance/gradcraft.ts";
 export type { Batch, DatasetMeta, FieldInfo, PreparedDataset, SplitReader, TaskInfo } from "./data/types.ts";
 export { loadDataset, prepareDataset, openPrepared, inspectDataset, formatSummary } from "./data/index.ts";
-export { initEngine } from "./grad/engine.ts";
+export { configureEngine, engineOptions, cudaUnavailable, type Device, type EngineOptions } from "./engine/ort.ts";
+export { programFor, buildProgramGraph, releasePrograms, type ProgramKind, type ProgramKey } from "./engine/programs.ts";
+export { Graph, GraphShapeError, type Tensor, type DType } from "./graph/graph.ts";
+export { grad, VJP_RULES } from "./graph/autodiff.ts";
+export { serialize, ONNX_IR_VERSION, ONNX_OPSET } from "./graph/onnx.ts";
 export { createModel, MODELS, MODEL_NAMES } from "./model/index.ts";
 export { Adam, createAdam } from "./optim/adam.ts";
 export { trainStep, predict } from "./train/step.ts";

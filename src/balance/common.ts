@@ -5,6 +5,7 @@
  */
 import type { BalanceInput, BalanceOutput } from "./types.ts";
 import { combine, diagnosticsFromGram, gramian } from "./linalg.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /** The T×T Gramian of the input's gradients: `input.gram` if given, else computed. */
 export function gramOf(input: BalanceInput): Float64Array {
@@ -57,10 +58,56 @@ export function checkTasks(method: string, numTasks: number): void {
   }
 }
 
-/** Throw unless the input has exactly `numTasks` gradients. */
+/**
+ * Largest accepted |gradient entry|. Healthy BCE gradients are O(1); beyond this the
+ * optimiser breaks down silently: Adam keeps g² in float32, which overflows to
+ * Infinity once |g| > ~1.8e19 (float32 max 3.4e38), and the update then vanishes.
+ * 1e18 sits below that point and ~18 orders of magnitude above any healthy value,
+ * so an entry above it means the run has exploded.
+ */
+export const MAX_ABS_GRAD = 1e18;
+
+/** A non-finite or exploding balancing input: names the task (index) and the first bad position. */
+export class NonFiniteInputError extends Error {
+  constructor(
+    message: string,
+    /** Index of the task whose gradient or loss is bad. */
+    readonly task: number,
+    /** "gradient" or "loss". */
+    readonly what: "gradient" | "loss",
+    /** Position in that task's gradient (-1 for a loss). */
+    readonly position: number,
+    readonly value: number,
+  ) {
+    super(message);
+    this.name = "NonFiniteInputError";
+  }
+}
+
+/**
+ * Throw unless the input has exactly `numTasks` gradients, every loss is finite and
+ * every gradient entry is finite with |g| <= MAX_ABS_GRAD. Every method calls this
+ * first, so no method ever combines NaN, Infinity or exploded values.
+ */
 export function checkInput(method: string, numTasks: number, input: BalanceInput): void {
   if (input.grads.length !== numTasks) {
     throw new Error(`${method}: built for ${numTasks} tasks but got ${input.grads.length} gradients`);
+  }
+  for (let t = 0; t < input.losses.length; t++) {
+    const l = input.losses[t]!;
+    if (!Number.isFinite(l)) throw new NonFiniteInputError(`${method}: loss of task ${t} is not finite (${l})`, t, "loss", -1, l);
+  }
+  for (let t = 0; t < numTasks; t++) {
+    const g = input.grads[t]!;
+    for (let i = 0; i < g.length; i++) {
+      // one comparison per entry: false for NaN, ±Infinity and |x| > MAX_ABS_GRAD
+      if (!(Math.abs(g[i]!) <= MAX_ABS_GRAD)) {
+        const x = g[i]!;
+        const kind = Number.isFinite(x) ? `exploding (|g| > ${MAX_ABS_GRAD.toExponential()})` : "not finite";
+        const shown = Number.isFinite(x) ? x.toExponential(3) : String(x);
+        throw new NonFiniteInputError(`${method}: gradient of task ${t} is ${kind} at position ${i} (${shown})`, t, "gradient", i, x);
+      }
+    }
   }
 }
 
@@ -75,7 +122,7 @@ export function withDefaults<O extends object>(method: string, defaults: Readonl
   for (const [k, v] of Object.entries(options)) {
     if (!known.includes(k)) {
       const list = known.length > 0 ? known.join(", ") : "(none)";
-      throw new Error(`${method}: unknown option "${k}"; valid options are ${list}`);
+      throw new Error(`${method}: unknown option "${k}"; valid options are ${list}${didYouMean(k, known)}`);
     }
     if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   }

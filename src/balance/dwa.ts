@@ -70,6 +70,7 @@ export const dwa: MethodEntry<DWAOptions> = {
         const w = dwaWeights(history, K, temperature);
         return finish(input.grads, G, Float64Array.from(w), { taskScale: Float64Array.from(w), weights: w });
       },
+      lossWeighting: { weights: () => dwaWeights(history, K, temperature) },
       endEpoch(meanLosses: Float64Array) {
         if (meanLosses.length !== K) throw new Error(`dwa: endEpoch expected ${K} mean losses, got ${meanLosses.length}`);
         for (let i = 0; i < K; i++) {

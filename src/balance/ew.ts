@@ -31,6 +31,7 @@ export const ew: MethodEntry<EWOptions> = {
         const ones = new Float64Array(numTasks).fill(1);
         return finish(input.grads, G, ones, { weights: new Float64Array(numTasks).fill(1) });
       },
+      lossWeighting: { weights: () => new Float64Array(numTasks).fill(1) },
       getState: () => null,
       setState: (s) => expectNullState("ew", s),
     };

@@ -3,6 +3,7 @@
  * Adding a method = one file exporting a MethodEntry + one line below.
  */
 import type { BalancingMethod, MethodEntry } from "./types.ts";
+import { didYouMean } from "../util/suggest.ts";
 import { ew } from "./ew.ts";
 import { uw } from "./uw.ts";
 import { dwa } from "./dwa.ts";
@@ -42,7 +43,7 @@ export function methodNames(): string[] {
 export function getMethod(name: string): MethodEntry<Record<string, unknown>> {
   const key = ALIASES[name.toLowerCase()] ?? name.toLowerCase();
   const e = METHODS.get(key);
-  if (!e) throw new Error(`unknown method "${name}"; choose one of: ${methodNames().join(", ")}`);
+  if (!e) throw new Error(`unknown method "${name}"; choose one of: ${methodNames().join(", ")}${didYouMean(name, [...methodNames(), ...Object.keys(ALIASES)])}`);
   return e;
 }
 
@@ -52,6 +53,15 @@ export function getMethod(name: string): MethodEntry<Record<string, unknown>> {
  * type of the default.
  */
 export function createMethod(name: string, numTasks: number, options: Record<string, unknown> = {}): BalancingMethod {
+  return getMethod(name).create(numTasks, typedOptions(name, options));
+}
+
+/** The options a method runs with: its defaults, overridden by the (validated, coerced) given ones. */
+export function resolveMethodOptions(name: string, options: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...(getMethod(name).defaults as Record<string, unknown>), ...typedOptions(name, options) };
+}
+
+function typedOptions(name: string, options: Record<string, unknown>): Record<string, unknown> {
   const e = getMethod(name);
   const defaults = e.defaults as Record<string, unknown>;
   const typed: Record<string, unknown> = {};
@@ -60,12 +70,12 @@ export function createMethod(name: string, numTasks: number, options: Record<str
     if (!(k in defaults)) {
       const valid = Object.keys(defaults);
       throw new Error(
-        `method ${e.name}: unknown option "${k}"; ${valid.length ? `valid options: ${valid.join(", ")}` : "it takes no options"}`,
+        `method ${e.name}: unknown option "${k}"; ${valid.length ? `valid options: ${valid.join(", ")}` : "it takes no options"}${didYouMean(k, valid)}`,
       );
     }
     typed[k] = coerce(e.name, k, v, defaults[k]);
   }
-  return e.create(numTasks, typed);
+  return typed;
 }
 
 function coerce(method: string, key: string, v: unknown, def: unknown): unknown {

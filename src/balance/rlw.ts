@@ -54,6 +54,7 @@ export const rlw: MethodEntry<RLWOptions> = {
         const w = rlwWeights(numTasks, input.rng);
         return finish(input.grads, G, Float64Array.from(w), { taskScale: Float64Array.from(w), weights: w });
       },
+      lossWeighting: { weights: ({ rng }) => rlwWeights(numTasks, rng) },
       getState() {
         return null;
       },

@@ -60,12 +60,29 @@ export interface BalanceOutput {
 
 export type MethodKind = "loss-weighting" | "gradient";
 
+/**
+ * Offered by loss-weighting methods whose weights do not depend on this step's
+ * gradients (EW, UW, DWA, RLW). The trainer then runs ONE backward pass of
+ * sum_t w_t L_t instead of T per-task passes on steps that record no
+ * diagnostics. Contract: `combine(input)` equals `w = weights(info)`, then
+ * `observe(input.losses)`, then direction = sum_t w_t g_t with taskScale = w, so
+ * both paths give the same update and the same state.
+ */
+export interface LossWeighting {
+  /** This step's loss weights, drawn before the forward pass (may consume `rng`). */
+  weights(info: { step: number; epoch: number; rng: Rng }): Float64Array;
+  /** This step's per-task losses, after the forward pass (UW's log-variance update). */
+  observe?(losses: Float64Array): void;
+}
+
 export interface BalancingMethod {
   readonly name: string;
   readonly kind: MethodKind;
   readonly numTasks: number;
   /** Combine the task gradients of one step. Must never return NaN/Inf for finite input. */
   combine(input: BalanceInput): BalanceOutput;
+  /** Gradient-free path for loss weighting (see LossWeighting). */
+  readonly lossWeighting?: LossWeighting;
   /** Called once at the end of each epoch with that epoch's mean per-task training losses (DWA uses it). */
   endEpoch?(meanLosses: Float64Array): void;
   /** JSON-serialisable state for checkpoints (EMA targets, learned log-variances, loss history, ...). */

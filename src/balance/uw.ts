@@ -61,22 +61,26 @@ export const uw: MethodEntry<UWOptions> = {
     const T = numTasks;
     let s: Float64Array = new Float64Array(T).fill(init);
     let adam = adamInit(T);
+    const weights = (): Float64Array => Float64Array.from(s, (v) => Math.exp(-v));
+    const observe = (losses: Float64Array): void => {
+      if (losses.length !== T) throw new Error(`uw: expected ${T} losses, got ${losses.length}`);
+      for (let i = 0; i < T; i++) {
+        if (!Number.isFinite(losses[i]!)) throw new Error(`uw: loss of task ${i} is not finite (${losses[i]})`);
+      }
+      adamStep(s, uwGrad(s, losses), adam, lr);
+    };
     return {
       name: "uw",
       kind: "loss-weighting",
       numTasks,
       combine(input: BalanceInput) {
         checkInput("uw", T, input);
-        if (input.losses.length !== T) throw new Error(`uw: expected ${T} losses, got ${input.losses.length}`);
-        for (let i = 0; i < T; i++) {
-          if (!Number.isFinite(input.losses[i]!)) throw new Error(`uw: loss of task ${i} is not finite (${input.losses[i]})`);
-        }
         const G = gramOf(input);
-        const w = new Float64Array(T);
-        for (let i = 0; i < T; i++) w[i] = Math.exp(-s[i]!);
-        adamStep(s, uwGrad(s, input.losses), adam, lr);
+        const w = weights();
+        observe(input.losses);
         return finish(input.grads, G, Float64Array.from(w), { taskScale: Float64Array.from(w), weights: w });
       },
+      lossWeighting: { weights: () => weights(), observe },
       getState(): JsonValue {
         return { s: Array.from(s), adam: adamToJson(adam) };
       },

@@ -1,12 +1,11 @@
 /**
  * Building blocks shared by the architectures: parameter construction (JS side)
  * and the engine-side layers (linear, MLP with ReLU + dropout, softmax gate
- * mixtures, hard-concrete gates). Every engine helper consumes its array
- * arguments (jax-js ownership rule).
+ * mixtures, hard-concrete gates) described as graph nodes (src/graph).
  */
-import { jax, type FloatArray, type FloatDType, type JArray } from "../grad/engine.ts";
+import type { FloatArray, FloatDType, Graph, Tensor } from "../graph/graph.ts";
 import { Rng } from "../util/rng.ts";
-import type { Architecture, DenseParam, EmbeddingTable, ForwardCtx, Mode, ParamGroup } from "./types.ts";
+import type { Architecture, DenseParam, EmbeddingTable, ForwardCtx, Mode, NoiseSpec, ParamGroup } from "./types.ts";
 
 export interface LinearSpec {
   W: number;
@@ -100,20 +99,17 @@ export function buildTables(
   return out;
 }
 
-// ---------------------------------------------------------------- engine side
+// ---------------------------------------------------------------- graph side
 
-/** x [B, in] @ W + b (consumes x and the params it reads). */
-export function linear(x: JArray, p: JArray[], l: LinearSpec): JArray {
-  const np = jax().numpy;
-  const y = np.matmul(x, p[l.W]!);
-  return l.b >= 0 ? y.add(p[l.b]!) : y;
+/** x [B, in] @ W + b. */
+export function linear(x: Tensor, p: Tensor[], l: LinearSpec, ctx: ForwardCtx): Tensor {
+  return ctx.g.linear(x, p[l.W]!, l.b >= 0 ? p[l.b]! : undefined);
 }
 
-/** ReLU MLP with dropout after every hidden activation (train mode only). */
-export function mlp(x: JArray, p: JArray[], spec: MlpSpec, ctx: ForwardCtx): JArray {
-  const nn = jax().nn;
+/** ReLU MLP with dropout after every hidden activation (train mode only); layer scopes "<name>.l<i>". */
+export function mlp(x: Tensor, p: Tensor[], spec: MlpSpec, ctx: ForwardCtx): Tensor {
   let h = x;
-  for (const l of spec.layers) h = ctx.dropout(nn.relu(linear(h, p, l)), l.outDim);
+  for (const l of spec.layers) h = ctx.dropout(ctx.g.relu(linear(h, p, l, ctx)), l.outDim);
   return h;
 }
 
@@ -129,78 +125,36 @@ export function buildTower(b: ParamBuilder, name: string, inDim: number, units: 
   return { hidden, out };
 }
 
-export function tower(x: JArray, p: JArray[], t: TowerSpec, ctx: ForwardCtx): JArray {
+export function tower(x: Tensor, p: Tensor[], t: TowerSpec, ctx: ForwardCtx): Tensor {
   const h = mlp(x, p, t.hidden, ctx);
-  return linear(h, p, t.out).reshape([ctx.batch]);
+  return ctx.g.reshape(linear(h, p, t.out, ctx), [ctx.batch]);
 }
 
 /**
- * Softmax-gated mixture: gate logits [B, K], experts K arrays of [B, d] -> [B, d].
- * Consumes the logits and the experts it is given (pass `.ref`s to keep them).
+ * Softmax-gated mixture: gate logits [B, K], experts K tensors of [B, d] -> [B, d]
+ * (sum_k softmax(logits)[:, k] * e_k, as [B, K, 1] * [B, K, d] summed over K).
  */
-export function mixture(gateLogits: JArray, experts: JArray[], batch: number): JArray {
-  const { numpy: np, nn } = jax();
+export function mixture(gateLogits: Tensor, experts: Tensor[], ctx: ForwardCtx): Tensor {
+  const g = ctx.g;
   const K = experts.length;
-  const g = nn.softmax(gateLogits, -1).reshape([batch, K, 1]);
-  const e = np.stack(experts, 1); // [B, K, d]
-  return g.mul(e).sum(1);
+  if (gateLogits.shape[1] !== K) g.fail("mixture", `gate has ${gateLogits.shape[1]} outputs for ${K} experts`);
+  const w = g.reshape(g.softmax(gateLogits, -1), [ctx.batch, K, 1]);
+  const e = g.concat(
+    experts.map((x) => g.unsqueeze(x, [1])),
+    1,
+  ); // [B, K, d]
+  return g.reduceSum(g.mul(w, e), [1], false);
 }
 
-/** Dispose every array of a list (arguments a function does not use). */
-export function disposeAll(a: readonly JArray[]): void {
-  for (const x of a) x.dispose();
-}
-
-/** Full forward = trunk then heads 0..T-1 (same call order, hence same masks, as the split gradient path). */
-export function forwardAll(
-  arch: { numTasks: number; trunk: Architecture["trunk"]; head: Architecture["head"] },
-  p: JArray[],
-  xs: JArray[],
-  ctx: ForwardCtx,
-): JArray[] {
-  const T = arch.numTasks;
-  const feats = arch.trunk(p, xs.map((x) => x.ref), ctx);
-  const out: JArray[] = [];
-  for (let t = 0; t < T; t++) {
-    out.push(arch.head(t, p, feats.map((f) => f.ref), xs.map((x) => x.ref), ctx));
-  }
-  disposeAll(feats);
-  disposeAll(xs);
+/** Full forward = trunk then heads 0..T-1 (the order noise is declared and drawn in). */
+export function forwardAll(arch: Pick<Architecture, "numTasks" | "trunk" | "head">, p: Tensor[], xs: Tensor[], ctx: ForwardCtx): Tensor[] {
+  const feats = ctx.g.scope("trunk", () => arch.trunk(p, xs, ctx));
+  const out: Tensor[] = [];
+  for (let t = 0; t < arch.numTasks; t++) out.push(ctx.g.scope(`head${t}`, () => arch.head(t, p, feats, xs, ctx)));
   return out;
 }
 
-/** n owning handles to `a` (n-1 extra references); disposes `a` when n = 0. */
-export function dup(a: JArray, n: number): JArray[] {
-  if (n === 0) {
-    a.dispose();
-    return [];
-  }
-  const out: JArray[] = [];
-  for (let i = 0; i < n - 1; i++) out.push(a.ref);
-  out.push(a);
-  return out;
-}
-
-// ---------------------------------------------------------------- dropout masks
-
-/** Reusable JS buffers for dropout masks (uploaded into the engine per forward). */
-export class MaskPool {
-  private bufs: FloatArray[] = [];
-  private next = 0;
-  reset(): void {
-    this.next = 0;
-  }
-  take(n: number, dtype: FloatDType): FloatArray {
-    let b = this.bufs[this.next];
-    const want64 = dtype === "float64";
-    if (!b || b.length < n || b instanceof Float64Array !== want64) {
-      b = want64 ? new Float64Array(n) : new Float32Array(n);
-      this.bufs[this.next] = b;
-    }
-    this.next++;
-    return b.length === n ? b : b.subarray(0, n);
-  }
-}
+// ---------------------------------------------------------------- noise (dropout masks, gate noise)
 
 /**
  * Fill `out` with an inverted-dropout mask: each entry is 0 with probability
@@ -240,30 +194,54 @@ export function fillDropoutMask(out: FloatArray, rate: number, rng: Rng): void {
   }
 }
 
-/** Build the per-forward context (masks drawn from `new Rng(seed)` in call order). */
-export function makeCtx(mode: Mode, batch: number, dtype: FloatDType, rate: number, seed: number, pool: MaskPool): ForwardCtx {
-  const noise = new Rng(seed);
-  pool.reset();
-  const keep: JArray[] = [];
+/**
+ * Build the forward context: dropout masks and gate noise become graph inputs
+ * "noise.<k>" whose values `fillNoise` draws per run.
+ */
+export function makeCtx(g: Graph, mode: Mode, batch: number, rate: number): ForwardCtx {
+  const noise: NoiseSpec[] = [];
+  const declare = (kind: NoiseSpec["kind"], shape: number[], r: number): Tensor => {
+    const name = `noise.${noise.length}`;
+    let n = 1;
+    for (const s of shape) n *= s;
+    noise.push({ input: name, kind, n, rate: r });
+    return g.input(name, shape, g.dtype);
+  };
   return {
-    release() {
-      for (const a of keep) a.dispose();
-      keep.length = 0;
-    },
+    g,
     mode,
     batch,
-    dtype,
+    dtype: g.dtype,
     noise,
-    dropout(h: JArray, units: number): JArray {
+    dropout(h: Tensor, units: number): Tensor {
       if (mode !== "train" || rate <= 0) return h;
-      const m = pool.take(batch * units, dtype);
-      fillDropoutMask(m, rate, noise);
-      const np = jax().numpy;
-      const mask = np.array(m, { shape: [batch, units], dtype: dtype === "float64" ? np.float64 : np.float32 });
-      keep.push(mask);
-      return h.mul(mask.ref);
+      return g.mul(h, declare("dropout", [batch, units], rate));
+    },
+    logisticNoise(n: number): Tensor {
+      return declare("logistic", [n], 0);
     },
   };
+}
+
+/**
+ * Draw every noise input of one run, in declaration order, from `new Rng(seed)`:
+ * dropout masks with fillDropoutMask; logistic noise as log r - log(1 - r) with
+ * r = rng.next() clipped to [1e-6, 1 - 1e-6].
+ */
+export function fillNoise(specs: readonly NoiseSpec[], bufs: readonly FloatArray[], seed: number): void {
+  const rng = new Rng(seed);
+  specs.forEach((s, k) => {
+    const out = bufs[k]!;
+    if (s.kind === "dropout") fillDropoutMask(out, s.rate, rng);
+    else {
+      for (let i = 0; i < s.n; i++) {
+        let r = rng.next();
+        if (r < 1e-6) r = 1e-6;
+        if (r > 1 - 1e-6) r = 1 - 1e-6;
+        out[i] = Math.log(r) - Math.log(1 - r);
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------- hard-concrete gates
@@ -282,23 +260,10 @@ export interface HardConcreteOptions {
  * train: s = sigmoid((log u - log(1-u) + logAlpha) / beta), u ~ U(0,1) drawn in JS;
  * eval: s = sigmoid(logAlpha); z = clip(s * (zeta - gamma) + gamma, 0, 1).
  */
-export function hardConcrete(logAlpha: JArray, n: number, o: HardConcreteOptions, ctx: ForwardCtx): JArray {
-  const { numpy: np, nn } = jax();
-  let s: JArray;
-  if (ctx.mode === "train") {
-    const u = ctx.dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let r = ctx.noise.next();
-      if (r < 1e-6) r = 1e-6;
-      if (r > 1 - 1e-6) r = 1 - 1e-6;
-      u[i] = Math.log(r) - Math.log(1 - r);
-    }
-    const logistic = np.array(u, { shape: [n], dtype: ctx.dtype === "float64" ? np.float64 : np.float32 });
-    s = nn.sigmoid(logAlpha.add(logistic).mul(1 / o.beta));
-  } else {
-    s = nn.sigmoid(logAlpha);
-  }
-  return np.clip(s.mul(o.zeta - o.gamma).add(o.gamma), 0, 1);
+export function hardConcrete(logAlpha: Tensor, n: number, o: HardConcreteOptions, ctx: ForwardCtx): Tensor {
+  const g = ctx.g;
+  const s = ctx.mode === "train" ? g.sigmoid(g.mul(g.add(logAlpha, ctx.logisticNoise(n)), 1 / o.beta)) : g.sigmoid(logAlpha);
+  return g.clip(g.add(g.mul(s, o.zeta - o.gamma), o.gamma), 0, 1);
 }
 
 /** Expected L0 norm sum_i sigmoid(logAlpha_i - beta*log(-gamma/zeta)) and its gradient (JS side). */

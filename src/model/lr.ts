@@ -14,8 +14,7 @@
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import { COMMON_DEFAULTS, checkCommon, type ModelInput } from "./common.ts";
-import { ParamBuilder, buildTables, disposeAll } from "./layers.ts";
-import { jax } from "../grad/engine.ts";
+import { ParamBuilder, buildTables } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
 export type LrOptions = ModelCommonOptions;
@@ -37,16 +36,13 @@ export function create(input: ModelInput, options: Partial<LrOptions> = {}): Arc
     numTasks: T,
     dense: b.dense,
     tables,
-    headUsesX: true,
-    trunk(_p, xs) {
-      disposeAll(xs);
+    trunk() {
       return [];
     },
-    head(t, p, feats, xs, ctx) {
-      disposeAll(feats);
+    head(t, p, _feats, xs, ctx) {
+      const g = ctx.g;
       const x = xs[t]!; // [B, F] (one weight per field)
-      disposeAll(xs.filter((_, s) => s !== t));
-      return jax().numpy.sum(x, 1).add(p[bias[t]!]!).reshape([ctx.batch]);
+      return g.add(g.reduceSum(x, [1], false), p[bias[t]!]!);
     },
   };
 }

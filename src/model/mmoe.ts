@@ -14,7 +14,7 @@
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, type ModelInput } from "./common.ts";
-import { ParamBuilder, buildTables, buildTower, dup, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
+import { ParamBuilder, buildTables, buildTower, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
 export interface MmoeOptions extends ModelCommonOptions {
@@ -49,13 +49,11 @@ export function create(input: ModelInput, options: Partial<MmoeOptions> = {}): A
     numTasks: T,
     dense: b.dense,
     tables,
-    headUsesX: true,
     trunk(p, xs, ctx) {
-      const x = dup(xs[0]!, K);
-      return experts.map((spec, k) => mlp(x[k]!, p, spec, ctx));
+      return experts.map((spec, k) => ctx.g.scope(`expert${k}`, () => mlp(xs[0]!, p, spec, ctx)));
     },
     head(t, p, feats, xs, ctx) {
-      const mixed = mixture(linear(xs[0]!, p, gates[t]!), feats, ctx.batch);
+      const mixed = ctx.g.scope("gate", () => mixture(linear(xs[0]!, p, gates[t]!, ctx), feats, ctx));
       return tower(mixed, p, towers[t]!, ctx);
     },
   };

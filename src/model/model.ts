@@ -3,13 +3,11 @@
  * reusable per-step scratch (dropout mask buffers).
  */
 import type { FieldInfo } from "../data/types.ts";
-import type { FloatArray, FloatDType } from "../grad/engine.ts";
+import type { FloatArray, FloatDType } from "../graph/graph.ts";
 import type { Architecture, DenseParam, EmbeddingTable } from "./types.ts";
-import { MaskPool } from "./layers.ts";
 
-/** A model = architecture + reusable per-step scratch (dropout mask buffers). */
+/** A model = architecture + its input fields, embedding size and dtype. */
 export class Model {
-  readonly maskPool = new MaskPool();
   readonly dropout: number;
   readonly embDim: number;
   readonly dtype: FloatDType;

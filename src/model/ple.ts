@@ -23,9 +23,9 @@
  * dropout 0.2.
  */
 import type { Architecture, ForwardCtx, ModelCommonOptions } from "./types.ts";
-import type { JArray } from "../grad/engine.ts";
+import type { Tensor } from "../graph/graph.ts";
 import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, type ModelInput } from "./common.ts";
-import { ParamBuilder, buildTables, buildTower, disposeAll, dup, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
+import { ParamBuilder, buildTables, buildTower, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
 export interface PleOptions extends ModelCommonOptions {
@@ -85,87 +85,55 @@ export function create(input: ModelInput, options: Partial<PleOptions> = {}): Ar
   }
   const towers: TowerSpec[] = [];
   for (let t = 0; t < T; t++) towers.push(buildTower(b, `t${t}.tower`, d, o.towerUnits, t));
-  const lastShared = (inputs: JArray[], p: JArray[], ctx: ForwardCtx): JArray[] =>
-    levels[L - 1]!.shared.map((spec, j) => mlp(inputs[j]!, p, spec, ctx));
+  const lastShared = (input: Tensor, p: Tensor[], ctx: ForwardCtx): Tensor[] =>
+    levels[L - 1]!.shared.map((spec, j) => ctx.g.scope(`L${L - 1}.shared.expert${j}`, () => mlp(input, p, spec, ctx)));
 
   return {
     name: "ple",
     numTasks: T,
     dense: b.dense,
     tables,
-    headUsesX: L <= 2,
+    /**
+     * Levels 0..L-2 except the penultimate task gates, then the last level's
+     * shared experts. Features: [the penultimate level's task inputs if L > 2],
+     * its T*P task experts, its S shared experts, the last level's S shared experts.
+     */
     trunk(p, xs, ctx) {
-      const B = ctx.batch;
-      if (L === 1) return lastShared(dup(xs[0]!, S), p, ctx);
-      const x0 = dup(xs[0]!, T + 1);
-      let taskIn: JArray[] = x0.slice(0, T);
-      let sharedIn: JArray = x0[T]!;
+      const g = ctx.g;
+      if (L === 1) return lastShared(xs[0]!, p, ctx);
+      let taskIn: Tensor[] = new Array<Tensor>(T).fill(xs[0]!);
+      let sharedIn: Tensor = xs[0]!;
       for (let l = 0; l < L - 1; l++) {
         const lv = levels[l]!;
-        const penultimate = l === L - 2;
-        // uses: task input t -> P experts + its gate; shared input -> S experts + the shared gate
-        const tIn = taskIn.map((a) => dup(a, P + 1));
-        const sIn = dup(sharedIn, S + 1);
-        const specOut = lv.specific.map((row, t) => row.map((spec, j) => mlp(tIn[t]![j]!, p, spec, ctx)));
-        const sharedOut = lv.shared.map((spec, j) => mlp(sIn[j]!, p, spec, ctx));
-        // uses: specOut[t][j] -> task gate t + shared gate; sharedOut[j] -> T task gates + shared gate
-        const spec2 = specOut.map((row) => row.map((a) => dup(a, 2)));
-        const shared2 = sharedOut.map((a) => dup(a, T + 1));
-        const ex = [...spec2.flatMap((row) => row.map((h) => h[1]!)), ...shared2.map((h) => h[T]!)];
-        sharedIn = mixture(linear(sIn[S]!, p, lv.sharedGate!), ex, B);
-        if (penultimate) {
-          // the penultimate task gates are task t's (computed in head t). Hand over, each array once (the
-          // engine's vjp cannot return an input, or one array twice, as outputs): the gate inputs (unless
-          // they are x itself, L = 2: heads read x), the task experts, the shared experts, the last-level
-          // shared experts.
-          const feats: JArray[] = [];
-          for (let t = 0; t < T; t++) {
-            if (L > 2) feats.push(tIn[t]![P]!);
-            else tIn[t]![P]!.dispose();
-          }
-          for (let t = 0; t < T; t++) feats.push(...spec2[t]!.map((h) => h[0]!));
-          shared2.forEach((h) => {
-            feats.push(h[0]!);
-            disposeAll(h.slice(1, T));
-          });
-          return [...feats, ...lastShared(dup(sharedIn, S), p, ctx)];
-        }
-        const nextTask: JArray[] = [];
-        for (let t = 0; t < T; t++) {
-          const exT = [...spec2[t]!.map((h) => h[0]!), ...shared2.map((h) => h[t]!)];
-          nextTask.push(mixture(linear(tIn[t]![P]!, p, lv.taskGates[t]!), exT, B));
-        }
-        taskIn = nextTask;
+        const specOut = lv.specific.map((row, t) => row.map((spec, j) => g.scope(`L${l}.t${t}.expert${j}`, () => mlp(taskIn[t]!, p, spec, ctx))));
+        const sharedOut = lv.shared.map((spec, j) => g.scope(`L${l}.shared.expert${j}`, () => mlp(sharedIn, p, spec, ctx)));
+        const ex = [...specOut.flat(), ...sharedOut];
+        const prevTaskIn = taskIn;
+        sharedIn = g.scope(`L${l}.shared.gate`, () => mixture(linear(sharedIn, p, lv.sharedGate!, ctx), ex, ctx));
+        if (l === L - 2) return [...(L > 2 ? prevTaskIn : []), ...specOut.flat(), ...sharedOut, ...lastShared(sharedIn, p, ctx)];
+        taskIn = specOut.map((row, t) => g.scope(`L${l}.t${t}.gate`, () => mixture(linear(prevTaskIn[t]!, p, lv.taskGates[t]!, ctx), [...row, ...sharedOut], ctx)));
       }
       throw new Error("ple: unreachable");
     },
     head(t, p, feats, xs, ctx) {
+      const g = ctx.g;
       const lv = levels[L - 1]!;
-      let input: JArray;
-      let shared: JArray[];
+      let input: Tensor;
+      let shared: Tensor[];
       if (L === 1) {
         input = xs[0]!;
         shared = feats;
       } else {
-        // feats: [T gate inputs if L > 2], T*P penultimate task experts, S penultimate shared experts, S last-level shared experts
         const g0 = L > 2 ? T : 0;
-        let gateIn: JArray;
-        if (L > 2) {
-          disposeAll(xs);
-          gateIn = feats[t]!;
-        } else {
-          gateIn = xs[0]!;
-        }
+        const gateIn = L > 2 ? feats[t]! : xs[0]!;
         const own = feats.slice(g0 + t * P, g0 + (t + 1) * P);
         const sharedPen = feats.slice(g0 + T * P, g0 + T * P + S);
         shared = feats.slice(g0 + T * P + S);
-        disposeAll(feats.filter((_, i) => i < g0 + T * P && i !== (L > 2 ? t : -1) && !(i >= g0 + t * P && i < g0 + (t + 1) * P)));
-        input = mixture(linear(gateIn, p, levels[L - 2]!.taskGates[t]!), [...own, ...sharedPen], ctx.batch);
+        input = g.scope(`L${L - 2}.t${t}.gate`, () => mixture(linear(gateIn, p, levels[L - 2]!.taskGates[t]!, ctx), [...own, ...sharedPen], ctx));
       }
-      const tIn = dup(input, P + 1);
-      const spec = lv.specific[t]!.map((s, j) => mlp(tIn[j]!, p, s, ctx));
-      const mixed = mixture(linear(tIn[P]!, p, lv.taskGates[t]!), [...spec, ...shared], ctx.batch);
-      return tower(mixed, p, towers[t]!, ctx);
+      const spec = lv.specific[t]!.map((s, j) => g.scope(`L${L - 1}.t${t}.expert${j}`, () => mlp(input, p, s, ctx)));
+      const mixed = g.scope(`L${L - 1}.t${t}.gate`, () => mixture(linear(input, p, lv.taskGates[t]!, ctx), [...spec, ...shared], ctx));
+      return g.scope(`t${t}.tower`, () => tower(mixed, p, towers[t]!, ctx));
     },
   };
 }

@@ -13,6 +13,7 @@ import * as ple from "./ple.ts";
 import * as snrTrans from "./snr-trans.ts";
 import * as snrAver from "./snr-aver.ts";
 import type { ModelInput } from "./common.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 export interface ModelEntry {
   readonly name: string;
@@ -42,6 +43,25 @@ export const MODEL_NAMES: readonly string[] = MODELS.map((m) => m.name);
 
 export const ARCHITECTURES: ReadonlyMap<string, ModelEntry> = new Map(MODELS.map((m) => [m.name, m]));
 
+/**
+ * Rejects option keys the architecture does not take, with a "did you mean"
+ * suggestion (`expertunits` → `expertUnits`). strict: the key must be one of this
+ * architecture's options (user input: `--model-opt`); not strict: one of any
+ * architecture's (createModel accepts a shared option bag such as
+ * {expertUnits, bottomUnits} for every architecture, and ignores the keys a given one does not use).
+ */
+export function checkModelOptions(name: string, options: object, opts: { strict: boolean }): void {
+  const e = ARCHITECTURES.get(name);
+  if (!e) throw new Error(`unknown model "${name}"; choose one of: ${MODEL_NAMES.join(", ")}${didYouMean(name, MODEL_NAMES)}`);
+  const known = opts.strict ? Object.keys(e.defaults) : [...new Set(MODELS.flatMap((m) => Object.keys(m.defaults)))];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) {
+      const own = Object.keys(e.defaults);
+      throw new Error(`model ${name}: unknown option "${k}"${didYouMean(k, own.concat(known))} (options of ${name}: ${own.join(", ")})`);
+    }
+  }
+}
+
 /** Build a model by option name (`--model`). Options are merged over the architecture's defaults. */
 export function createModel(
   name: string,
@@ -49,7 +69,8 @@ export function createModel(
   options: Partial<ModelCommonOptions> & Record<string, unknown> = {},
 ): Model {
   const e = ARCHITECTURES.get(name);
-  if (!e) throw new Error(`unknown model "${name}"; choose one of: ${MODEL_NAMES.join(", ")}`);
+  if (!e) throw new Error(`unknown model "${name}"; choose one of: ${MODEL_NAMES.join(", ")}${didYouMean(name, MODEL_NAMES)}`);
+  checkModelOptions(name, options, { strict: false });
   const arch = e.create(input, options);
   const o = { ...e.defaults, ...options };
   // The architecture decides its embedding size (lr fixes it to 1).

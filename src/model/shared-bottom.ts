@@ -11,7 +11,7 @@
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkUnits, type ModelInput } from "./common.ts";
-import { ParamBuilder, buildTables, buildTower, disposeAll, mlp, tower, type TowerSpec } from "./layers.ts";
+import { ParamBuilder, buildTables, buildTower, mlp, tower, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
 export interface SharedBottomOptions extends ModelCommonOptions {
@@ -37,12 +37,10 @@ export function create(input: ModelInput, options: Partial<SharedBottomOptions> 
     numTasks: T,
     dense: b.dense,
     tables,
-    headUsesX: false,
     trunk(p, xs, ctx) {
       return [mlp(xs[0]!, p, bottom, ctx)];
     },
-    head(t, p, feats, xs, ctx) {
-      disposeAll(xs);
+    head(t, p, feats, _xs, ctx) {
       return tower(feats[0]!, p, towers[t]!, ctx);
     },
   };

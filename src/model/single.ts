@@ -15,7 +15,7 @@
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkUnits, type ModelInput } from "./common.ts";
-import { ParamBuilder, buildTables, buildTower, disposeAll, mlp, tower, type MlpSpec, type TowerSpec } from "./layers.ts";
+import { ParamBuilder, buildTables, buildTower, mlp, tower, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
 export interface SingleOptions extends ModelCommonOptions {
@@ -44,16 +44,11 @@ export function create(input: ModelInput, options: Partial<SingleOptions> = {}):
     numTasks: T,
     dense: b.dense,
     tables,
-    headUsesX: true,
-    trunk(_p, xs) {
-      disposeAll(xs);
+    trunk() {
       return [];
     },
-    head(t, p, feats, xs, ctx) {
-      disposeAll(feats);
-      const x = xs[t]!;
-      disposeAll(xs.filter((_, s) => s !== t));
-      return tower(mlp(x, p, bottoms[t]!, ctx), p, towers[t]!, ctx);
+    head(t, p, _feats, xs, ctx) {
+      return tower(mlp(xs[t]!, p, bottoms[t]!, ctx), p, towers[t]!, ctx);
     },
   };
 }

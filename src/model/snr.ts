@@ -4,15 +4,12 @@
  * AAAI'19). See the two option files for the documented structure.
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
-import type { JArray } from "../grad/engine.ts";
-import { jax } from "../grad/engine.ts";
+import type { Tensor } from "../graph/graph.ts";
 import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkNum, checkUnits, type ModelInput } from "./common.ts";
 import {
   ParamBuilder,
   buildTables,
   buildTower,
-  disposeAll,
-  dup,
   hardConcrete,
   l0Penalty,
   mlp,
@@ -82,18 +79,19 @@ export function createSnr(kind: "snr-trans" | "snr-aver", input: ModelInput, opt
     numTasks: T,
     dense,
     tables,
-    headUsesX: false,
     trunk(p, xs, ctx) {
-      const x = dup(xs[0]!, K);
-      return experts.map((spec, k) => mlp(x[k]!, p, spec, ctx));
+      return experts.map((spec, k) => ctx.g.scope(`subnet${k}`, () => mlp(xs[0]!, p, spec, ctx)));
     },
-    head(t, p, feats, xs, ctx) {
-      disposeAll(xs);
-      const np = jax().numpy;
-      const z = hardConcrete(p[logAlpha[t]!]!, K, o, ctx).reshape([1, K, 1]);
-      const parts: JArray[] = feats.map((h, k) => (kind === "snr-trans" ? np.matmul(h, p[trans[t]![k]!]!) : h));
-      const routed = z.mul(np.stack(parts, 1)).sum(1); // [B, d]
-      return tower(routed.reshape([ctx.batch, d]), p, towers[t]!, ctx);
+    head(t, p, feats, _xs, ctx) {
+      const g = ctx.g;
+      const z = g.reshape(hardConcrete(p[logAlpha[t]!]!, K, o, ctx), [1, K, 1]);
+      const parts: Tensor[] = feats.map((h, k) => (kind === "snr-trans" ? g.matmul(h, p[trans[t]![k]!]!) : h));
+      const stacked = g.concat(
+        parts.map((h) => g.unsqueeze(h, [1])),
+        1,
+      ); // [B, K, d]
+      const routed = g.reduceSum(g.mul(z, stacked), [1], false); // [B, d]
+      return tower(routed, p, towers[t]!, ctx);
     },
     regularize(grads) {
       let v = 0;

@@ -1,10 +1,11 @@
 /**
- * Model contract shared by every architecture, the per-task gradient layer and
- * the trainer. Parameters live in JS typed arrays (the source of truth); the
- * engine only sees them wrapped for one step.
+ * Model contract shared by every architecture, the engine and the trainer.
+ * Parameters live in JS typed arrays (the source of truth, checkpoint keys);
+ * an architecture only DESCRIBES its computation as a static-shape graph
+ * (src/graph), which the engine (src/engine) compiles and runs, feeding the
+ * parameters as graph inputs.
  */
-import type { FloatArray, FloatDType, JArray } from "../grad/engine.ts";
-import type { Rng } from "../util/rng.ts";
+import type { FloatArray, FloatDType, Graph, Tensor } from "../graph/graph.ts";
 
 /** "shared" or the index of the task that owns the parameter (towers, gates, task experts). */
 export type ParamGroup = "shared" | number;
@@ -49,25 +50,35 @@ export interface ModelCommonOptions {
 export type Mode = "train" | "eval";
 
 /**
- * Per-forward context inside the engine function. Dropout masks and SNR gate
- * noise are drawn in JS from `noise` (a seeded Rng re-created from the same seed
- * for every call of one step, so repeated forwards see identical masks).
+ * A random graph input drawn in JS per run, in creation order, from
+ * `new Rng(seed)` of the step (see fillNoise in layers.ts): inverted-dropout
+ * masks and the logistic noise of SNR's hard-concrete gates.
  */
+export interface NoiseSpec {
+  /** Graph input name. */
+  input: string;
+  kind: "dropout" | "logistic";
+  /** Number of values. */
+  n: number;
+  /** Dropout rate (dropout only). */
+  rate: number;
+}
+
+/** Build-time context of one forward description. */
 export interface ForwardCtx {
+  g: Graph;
   mode: Mode;
   batch: number;
   dtype: FloatDType;
-  noise: Rng;
-  /** Apply dropout (train mode, rate > 0) to h [B, units]; identity in eval mode. */
-  dropout(h: JArray, units: number): JArray;
-  /**
-   * Drop the context's own references to the constants it created (masks,
-   * noise). Call after the vjp function is done: see src/grad/pertask.ts.
-   */
-  release(): void;
+  /** Random inputs this forward declared, in draw order. */
+  readonly noise: NoiseSpec[];
+  /** Apply dropout (train mode, rate > 0) to h [B, units]: a mask graph input; identity in eval mode. */
+  dropout(h: Tensor, units: number): Tensor;
+  /** A graph input of n standard-logistic draws log u - log(1-u), u ~ U(0,1) (train mode). */
+  logisticNoise(n: number): Tensor;
 }
 
-/** Architecture-specific part of a model: parameters and the engine forward. */
+/** Architecture-specific part of a model: parameters and the forward description. */
 export interface Architecture {
   /** Option users type (`--model <name>`). */
   readonly name: string;
@@ -76,23 +87,16 @@ export interface Architecture {
   /** Embedding tables: `numSets` sets of one table per field (set s has group "shared" if numSets == 1, else s). */
   readonly tables: EmbeddingTable[][];
   /**
-   * Engine forward, split into a shared trunk and per-task heads so that task
-   * t's gradient only runs through what task t's loss depends on (see
-   * src/grad/pertask.ts). `p` is indexed like `dense` (entries the callee must
-   * not touch may be absent), `xs[s]` is the gathered embeddings of set s,
-   * [B, F*dim].
-   *
-   * trunk: uses exactly the "shared"-group params, consumes every `xs` entry
-   * once (disposing unused ones), returns the shared features (possibly none).
+   * Forward description, as a shared trunk and per-task heads (built in the
+   * order trunk, head 0..T-1, which is also the order noise is drawn in).
+   * `p` is indexed like `dense`, `xs[s]` is the gathered embeddings of set s,
+   * [B, F*dim]. The trunk returns the shared features (possibly none); head t
+   * returns task t's logits [B]. Reverse-mode differentiation of the compiled
+   * graph only walks what each task's loss depends on, so the split is for
+   * readability and noise order, not for speed.
    */
-  trunk(p: JArray[], xs: JArray[], ctx: ForwardCtx): JArray[];
-  /**
-   * head t: uses exactly task t's params, consumes every `feats` and `xs` entry
-   * once (disposing unused ones), returns task t's logits [B]. `usesX`: whether
-   * any head reads `xs` (if not, the per-task gradient skips it).
-   */
-  head(t: number, p: JArray[], feats: JArray[], xs: JArray[], ctx: ForwardCtx): JArray;
-  readonly headUsesX: boolean;
+  trunk(p: Tensor[], xs: Tensor[], ctx: ForwardCtx): Tensor[];
+  head(t: number, p: Tensor[], feats: Tensor[], xs: Tensor[], ctx: ForwardCtx): Tensor;
   /**
    * Penalty applied directly to parameters (not through balancing), e.g. SNR's
    * L0: adds its gradient into `grads` (indexed like `dense`) and returns its value.

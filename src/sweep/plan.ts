@@ -5,6 +5,7 @@
  * finished jobs.
  */
 import { createHash } from "node:crypto";
+import { didYouMean } from "../util/suggest.ts";
 
 /** The methods of the GradCraft paper's Table 1, in its column order. */
 export const PAPER_METHODS = [
@@ -25,7 +26,7 @@ export interface SweepConfig {
   methods: string[];
   seeds: number[];
   /** Options passed to every `train` job (epochs, batch-size, lr, ...), as CLI option names without dashes. */
-  train: Record<string, ParamValue>;
+  train: Record<string, OptionValue>;
   /**
    * Architecture options for the multi-task model (e.g. {expertUnits: "128,64"}).
    * The Single baseline gets `expertUnits` as its `bottomUnits`, so both have the same depth and width.
@@ -39,7 +40,7 @@ export interface SweepConfig {
    * Per-method train options on top of `train` (e.g. the LR baseline's own learning
    * rate: a linear model needs a larger one than the deep models).
    */
-  overrides?: Record<string, Record<string, ParamValue>>;
+  overrides?: Record<string, Record<string, OptionValue>>;
   jobs: number;
   out: string;
 }
@@ -138,7 +139,8 @@ export function expandMethods(spec: string[], known: readonly string[]): string[
     } else if ((BASELINES as readonly string[]).includes(raw) || known.includes(raw)) {
       add(raw);
     } else {
-      throw new Error(`--methods: unknown method "${raw}"; choose from all, paper, ${[...BASELINES, ...known].join(", ")}`);
+      const names = ["all", "paper", ...BASELINES, ...known];
+      throw new Error(`--methods: unknown method "${raw}"; choose from ${names.join(", ")}${didYouMean(raw, names)}`);
     }
   }
   if (out.length === 0) throw new Error("--methods: no method given");

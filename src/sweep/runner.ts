@@ -1,14 +1,22 @@
 /**
  * Runs sweep jobs as parallel worker processes (each a single-threaded `train`),
- * with one overall progress display, skipping jobs whose result file exists.
+ * with one overall progress display. A finished job is reused only when its record
+ * (`<id>.job.json`: dataset content hash + full job options) and its result's
+ * dataset hash equal the current ones; otherwise it is run again. Workers run in
+ * their own process groups, killed with the sweep (SIGINT/SIGTERM/SIGHUP or exit);
+ * each holds a lock on its checkpoint (src/train/run.ts), so a re-run never races a
+ * leftover worker. A failed job reports the worker's own error message.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import type { RunResult } from "../report/types.ts";
 import type { Job, OptionValue } from "./plan.ts";
+import { writeFileAtomic } from "../util/fsx.ts";
+import { processAlive, readLockOwner } from "../util/lock.ts";
+import { peekFingerprint } from "../train/checkpoint.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -19,6 +27,120 @@ export function resultPath(runsDir: string, job: Job): string {
 
 export function readResult(path: string): RunResult {
   return JSON.parse(readFileSync(path, "utf8")) as RunResult;
+}
+
+/** What a finished job was run on, written beside its result: the key for reuse. */
+export interface JobRecord {
+  id: string;
+  method: string;
+  seed: number;
+  options: Record<string, OptionValue>;
+  datasetHash: string;
+}
+
+export function recordPath(runsDir: string, job: Job): string {
+  return join(runsDir, `${job.id}.job.json`);
+}
+
+function checkpointDir(runsDir: string, job: Job): string {
+  return join(runsDir, "checkpoints", job.id);
+}
+
+/** JSON with object keys sorted at every level (so key order never matters). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function recordOf(job: Job, datasetHash: string): JobRecord {
+  return { id: job.id, method: job.method, seed: job.seed, options: job.options, datasetHash };
+}
+
+/**
+ * Whether the finished result of `job` can be reused: its record must exist and equal
+ * the job's full configuration and the current dataset content hash, and the result's
+ * own recorded dataset hash must match too. Returns null when reusable, else the reason.
+ */
+export function staleReason(runsDir: string, job: Job, datasetHash: string): string | null {
+  const rp = resultPath(runsDir, job);
+  if (!existsSync(rp)) return "not run yet";
+  let rec: JobRecord;
+  try {
+    rec = JSON.parse(readFileSync(recordPath(runsDir, job), "utf8")) as JobRecord;
+  } catch {
+    return "no job record (dataset and configuration unknown)";
+  }
+  if (rec.datasetHash !== datasetHash) return `dataset changed (${String(rec.datasetHash).slice(0, 12)}… → ${datasetHash.slice(0, 12)}…)`;
+  if (canonical(recordOf(job, datasetHash)) !== canonical(rec)) return "job configuration changed";
+  try {
+    const h = (readResult(rp).config as { datasetHash?: unknown } | undefined)?.datasetHash;
+    if (h !== datasetHash) return "result was computed on other data";
+  } catch {
+    return "result file unreadable";
+  }
+  return null;
+}
+
+/** Whether a live process (a leftover worker) holds the checkpoint of this job. */
+function checkpointBusy(ckpt: string): boolean {
+  const owner = readLockOwner(`${ckpt}.lock`);
+  return owner !== null && processAlive(owner.pid);
+}
+
+/**
+ * The worker's own error from its stderr: the last `mtlcraft:` / `error:` line and
+ * the lines continuing it (up to a blank line or a usage text), else the last lines.
+ */
+export function workerError(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trimEnd());
+  let from = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^(mtlcraft: |error: )/.test(lines[i]!)) {
+      from = i;
+      break;
+    }
+  }
+  if (from < 0) return lines.filter((l) => l !== "").slice(-5).join("\n    ");
+  const out: string[] = [];
+  for (let i = from; i < lines.length && out.length < 20; i++) {
+    const l = lines[i]!;
+    if (l === "" || l === "(add --help for usage)" || /^Usage:/.test(l)) break;
+    out.push(l);
+  }
+  return out.join("\n    ");
+}
+
+/** Live worker processes of this sweep (each the leader of its own process group). */
+const live = new Set<ChildProcess>();
+
+function killWorkers(signal: NodeJS.Signals): void {
+  for (const c of live) {
+    try {
+      if (c.pid !== undefined) process.kill(-c.pid, signal); // the whole group
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** While jobs run: a signal to the sweep (Ctrl-C, kill) or its exit also ends every worker. */
+function installKillHandlers(): () => void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    killWorkers("SIGTERM");
+    process.exit(sig === "SIGINT" ? 130 : sig === "SIGHUP" ? 129 : 143);
+  };
+  const onExit = () => killWorkers("SIGTERM");
+  const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of sigs) process.on(s, onSignal);
+  process.on("exit", onExit);
+  return () => {
+    for (const s of sigs) process.removeListener(s, onSignal);
+    process.removeListener("exit", onExit);
+  };
 }
 
 function toArgs(options: Record<string, OptionValue>): string[] {
@@ -40,15 +162,34 @@ export interface RunJobsOptions {
   /** Show a live multi-bar (TTY) or print one line per finished job. */
   interactive: boolean;
   log: (msg: string) => void;
+  /** Content hash of the prepared dataset: finished jobs on other data are run again. */
+  datasetHash: string;
 }
 
 /** Runs every job not yet finished; returns the results of all jobs (in input order). */
 export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunResult[]> {
   const runsDir = resolve(opts.runsDir);
   mkdirSync(runsDir, { recursive: true });
-  const todo = jobs.filter((j) => !existsSync(resultPath(runsDir, j)));
+  const todo: Job[] = [];
+  for (const j of jobs) {
+    const why = staleReason(runsDir, j, opts.datasetHash);
+    if (why === null) continue;
+    todo.push(j);
+    if (existsSync(resultPath(runsDir, j))) {
+      opts.log(`${j.id}: finished before, running again: ${why}`);
+      for (const p of [resultPath(runsDir, j), recordPath(runsDir, j), resultPath(runsDir, j).replace(/\.json$/, ".diag.jsonl")]) rmSync(p, { force: true });
+    }
+    // A checkpoint of an interrupted run on other data cannot be resumed: drop it (unless a live worker holds it).
+    const ck = checkpointDir(runsDir, j);
+    const fp = peekFingerprint(ck);
+    if (fp && fp.datasetHash !== opts.datasetHash && !checkpointBusy(ck)) {
+      opts.log(`${j.id}: discarding its checkpoint, written on other data`);
+      rmSync(ck, { recursive: true, force: true });
+    }
+  }
   const skipped = jobs.length - todo.length;
   if (skipped > 0) opts.log(`${skipped} of ${jobs.length} jobs already finished; running ${todo.length}`);
+  const removeHandlers = installKillHandlers();
   const multibar = opts.interactive
     ? new cliProgress.MultiBar(
         { format: " {bar} {percentage}% | {name} | {info}", hideCursor: true, clearOnComplete: false, barsize: 24 },
@@ -63,6 +204,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
     while (next < todo.length) {
       const job = todo[next++]!;
       const bar = multibar?.create(1, 0, { name: job.id.padEnd(28).slice(0, 28), info: "starting" });
+      let ok = true;
       try {
         await runOne(job, runsDir, (step, total, info) => {
           if (bar) {
@@ -70,24 +212,30 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
             bar.update(step, { info });
           }
         });
+        writeFileAtomic(recordPath(runsDir, job), JSON.stringify(recordOf(job, opts.datasetHash), null, 1));
       } catch (e) {
+        ok = false;
         failures.push(`${job.id}: ${(e as Error).message}`);
       }
       done++;
       if (bar) multibar!.remove(bar);
       overall?.update(done, { info: `${done}/${todo.length} done` });
-      if (!multibar) opts.log(`[${done}/${todo.length}] ${job.id} finished`);
+      if (!multibar) opts.log(`[${done}/${todo.length}] ${job.id} ${ok ? "finished" : "failed"}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, todo.length)) }, worker));
-  multibar?.stop();
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, todo.length)) }, worker));
+  } finally {
+    removeHandlers();
+    multibar?.stop();
+  }
   if (failures.length) throw new Error(`${failures.length} sweep job(s) failed:\n${failures.join("\n")}`);
   return jobs.map((j) => readResult(resultPath(runsDir, j)));
 }
 
 function runOne(job: Job, runsDir: string, onProgress: (step: number, total: number, info: string) => void): Promise<void> {
   const out = resultPath(runsDir, job);
-  const ckpt = join(runsDir, "checkpoints", job.id);
+  const ckpt = checkpointDir(runsDir, job);
   const args = [
     "--import",
     "tsx",
@@ -100,13 +248,19 @@ function runOne(job: Job, runsDir: string, onProgress: (step: number, total: num
     ckpt,
     "--progress",
     "json",
+    // one engine thread per worker; the sweep runs as many workers as cores
+    "--threads",
+    "1",
   ];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, MTLCRAFT_THREADS: "1" },
       stdio: ["ignore", "pipe", "pipe"],
+      // its own process group, so the sweep can end it (and anything it starts) as one
+      detached: true,
     });
+    live.add(child);
     let buf = "";
     let err = "";
     child.stdout.setEncoding("utf8");
@@ -127,15 +281,27 @@ function runOne(job: Job, runsDir: string, onProgress: (step: number, total: num
     });
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (c: string) => {
-      err = (err + c).slice(-4000);
+      err = (err + c).slice(-20000);
     });
-    child.on("error", reject);
-    child.on("close", (code) => {
+    child.on("error", (e) => {
+      live.delete(child);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      live.delete(child);
       if (code === 0 && existsSync(out)) {
         rmSync(ckpt, { recursive: true, force: true }); // finished: the result file is the record
         resolvePromise();
+        return;
       }
-      else reject(new Error(`train exited with code ${code}${err ? `: ${err.trim().split("\n").slice(-5).join(" | ")}` : ""}`));
+      const log = out.replace(/\.json$/, ".stderr.log");
+      try {
+        writeFileAtomic(log, err);
+      } catch {
+        /* the message below still carries the error */
+      }
+      const how = signal ? `was killed by ${signal}` : code === 0 ? "exited without writing its result" : `exited with code ${code}`;
+      reject(new Error(`train ${how}${err.trim() ? `:\n    ${workerError(err)}` : ""}\n    (worker output: ${log})`));
     });
   });
 }

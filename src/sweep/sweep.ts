@@ -8,7 +8,7 @@ import { hostname, cpus } from "node:os";
 import type { RunResult } from "../report/types.ts";
 import { buildComparisonTable, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
-import { writeFileAtomic } from "../util/fsx.ts";
+import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
 import { runJobs } from "./runner.ts";
@@ -54,15 +54,20 @@ export async function runSweep(
 ): Promise<SweepOutput> {
   const out = resolve(cfg.out);
   const runsDir = join(out, "runs");
+  // fail at once, before preparing data or starting workers, when the output cannot be written
+  checkWritable(out, "dir", "bench --out");
+  checkWritable(runsDir, "dir", "bench --out");
   const t0 = Date.now();
   // Encode the dataset once here, so the parallel workers all find it cached.
-  const prep = await prepareDataset(cfg.dataset, { cacheDir: typeof cfg.train["cache-dir"] === "string" ? cfg.train["cache-dir"] : undefined, log: opts.log });
+  // (with the workers' cache dir and source, so its content hash is the one they train on)
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+  const prep = await prepareDataset(cfg.dataset, { cacheDir: str(cfg.train["cache-dir"]), source: str(cfg.train.source), log: opts.log });
   opts.log(`dataset ${cfg.dataset}: ${prep.manifest.rows ? JSON.stringify(prep.manifest.rows) : prep.dir}`);
   const sel = selectionJobs(cfg);
   const chosen: Record<string, Record<string, ParamValue>> = {};
   if (sel.length) {
     opts.log(`grid selection: ${sel.length} jobs (seed ${cfg.seeds[0]}, chosen by mean validation AUC)`);
-    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log });
+    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash });
     const best = new Map<string, { score: number; point: Record<string, ParamValue> }>();
     sel.forEach((j, i) => {
       const score = meanFinite(res[i]!.val.auc);
@@ -76,7 +81,7 @@ export async function runSweep(
   }
   const fin = finalJobs(cfg, chosen);
   opts.log(`final runs: ${fin.length} jobs (${cfg.methods.length} methods x ${cfg.seeds.length} seeds), ${cfg.jobs} in parallel`);
-  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log });
+  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash });
   const summaries = summarise(results, fin, opts.labelOf);
   const baseline = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
   const table = buildComparisonTable(summaries, { baseline });

@@ -1,8 +1,11 @@
 /**
- * Checkpoints: one directory with `state.json` (JSON state + tensor index) and
- * `tensors.bin` (raw little-endian float32/float64/int32 data), written to a
- * temporary directory and renamed into place, so a crash never leaves a torn checkpoint.
+ * Checkpoints: one directory with `state.json` (JSON state + tensor index),
+ * `tensors.bin` (raw little-endian float32/float64/int32 data) and `checksums.json`
+ * (sha256 of both, verified before anything is read), written to a temporary
+ * directory and renamed into place, so a crash never leaves a torn checkpoint and
+ * a corrupted one is refused naming the bad file.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JsonValue } from "../balance/types.ts";
@@ -25,7 +28,12 @@ interface IndexEntry {
   length: number;
 }
 
-const FORMAT = "mtlcraft-checkpoint-1";
+const FORMAT = "mtlcraft-checkpoint-2";
+const CHECKED_FILES = ["state.json", "tensors.bin"] as const;
+
+function sha256(b: Uint8Array | string): string {
+  return createHash("sha256").update(b).digest("hex");
+}
 
 function dtypeOf(t: Tensor): IndexEntry["dtype"] {
   if (t instanceof Float32Array) return "float32";
@@ -51,19 +59,60 @@ export function saveCheckpoint(dir: string, data: CheckpointData): void {
       buf.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), e.offset);
     }
   }
+  const state = JSON.stringify({ format: FORMAT, index, json: data.json });
+  const sums = { format: FORMAT, sha256: { "state.json": sha256(state), "tensors.bin": sha256(buf) } };
   writeDirAtomic(dir, (tmp) => {
     writeFileSync(join(tmp, "tensors.bin"), buf);
-    writeFileSync(join(tmp, "state.json"), JSON.stringify({ format: FORMAT, index, json: data.json }));
+    writeFileSync(join(tmp, "state.json"), state);
+    writeFileSync(join(tmp, "checksums.json"), JSON.stringify(sums, null, 1));
   });
 }
 
-/** Loads a checkpoint, or returns null when `dir` holds none. Throws on a corrupt one. */
+const START_OVER = "delete that folder to start over";
+
+/** Reads and verifies the checksummed files of a checkpoint (throws naming the bad file). */
+function readVerified(dir: string): Record<(typeof CHECKED_FILES)[number], Buffer> {
+  const cp = join(dir, "checksums.json");
+  if (!existsSync(cp)) {
+    let old = "";
+    try {
+      old = (JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { format?: unknown }).format === "mtlcraft-checkpoint-1" ? " (written by an older mtlcraft, without checksums)" : "";
+    } catch {
+      /* unreadable: reported as missing checksums below */
+    }
+    throw new Error(`checkpoint ${dir}: ${cp} is missing${old}; ${START_OVER}`);
+  }
+  let sums: { format?: unknown; sha256?: Record<string, unknown> };
+  try {
+    sums = JSON.parse(readFileSync(cp, "utf8")) as typeof sums;
+  } catch (e) {
+    throw new Error(`checkpoint ${dir}: ${cp} is corrupt (${(e as Error).message}); ${START_OVER}`, { cause: e });
+  }
+  if (sums.format !== FORMAT) throw new Error(`checkpoint ${dir}: unknown format ${String(sums.format)} in ${cp}; ${START_OVER}`);
+  const out = {} as Record<(typeof CHECKED_FILES)[number], Buffer>;
+  for (const f of CHECKED_FILES) {
+    const p = join(dir, f);
+    const want = sums.sha256?.[f];
+    if (typeof want !== "string") throw new Error(`checkpoint ${dir}: ${cp} has no checksum for ${f}; ${START_OVER}`);
+    if (!existsSync(p)) throw new Error(`checkpoint ${dir}: ${p} is missing; ${START_OVER}`);
+    const b = readFileSync(p);
+    const got = sha256(b);
+    if (got !== want) {
+      throw new Error(`checkpoint ${dir}: ${p} is corrupt (sha256 ${got.slice(0, 12)}… does not match the recorded ${want.slice(0, 12)}…); ${START_OVER}`);
+    }
+    out[f] = b;
+  }
+  return out;
+}
+
+/** Loads a checkpoint, or returns null when `dir` holds none. Throws on a corrupt one, naming the file. */
 export function loadCheckpoint(dir: string): CheckpointData | null {
   const sp = join(dir, "state.json");
   if (!existsSync(sp)) return null;
-  const st = JSON.parse(readFileSync(sp, "utf8")) as { format: string; index: IndexEntry[]; json: Record<string, JsonValue> };
+  const files = readVerified(dir);
+  const st = JSON.parse(files["state.json"].toString("utf8")) as { format: string; index: IndexEntry[]; json: Record<string, JsonValue> };
   if (st.format !== FORMAT) throw new Error(`checkpoint ${dir}: unknown format ${String(st.format)}`);
-  const raw = readFileSync(join(dir, "tensors.bin"));
+  const raw = files["tensors.bin"];
   const tensors: Record<string, TensorMap> = {};
   for (const e of st.index) {
     const byteLen = e.length * (e.dtype === "float64" ? 8 : 4);
@@ -75,4 +124,55 @@ export function loadCheckpoint(dir: string): CheckpointData | null {
     (tensors[e.group] ??= {})[e.name] = t;
   }
   return { json: st.json, tensors };
+}
+
+/**
+ * What a checkpoint belongs to: the settings that shape the training trajectory
+ * (dataset content hash, architecture and its options, method and its options,
+ * seed, batch size, ...). Resuming under a different fingerprint is refused.
+ */
+export type Fingerprint = { [k: string]: JsonValue };
+
+function flatten(v: JsonValue | undefined, prefix: string, out: Map<string, string>): void {
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out.set(prefix, v === undefined ? "(unset)" : JSON.stringify(v));
+}
+
+/** Every key (dotted path) whose value differs, as `key: old → new`, sorted by key. */
+export function fingerprintDiff(old: Fingerprint, now: Fingerprint): string[] {
+  const a = new Map<string, string>();
+  const b = new Map<string, string>();
+  flatten(old, "", a);
+  flatten(now, "", b);
+  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
+  return keys.filter((k) => a.get(k) !== b.get(k)).map((k) => `${k}: ${a.get(k) ?? "(unset)"} → ${b.get(k) ?? "(unset)"}`);
+}
+
+/**
+ * Throws unless the checkpoint's recorded fingerprint equals `now`; the message lists
+ * every differing key with its old and new value.
+ */
+export function checkFingerprint(dir: string, recorded: JsonValue | undefined, now: Fingerprint): void {
+  if (recorded === undefined || recorded === null || typeof recorded !== "object" || Array.isArray(recorded)) {
+    throw new Error(`checkpoint ${dir} records no run fingerprint, so it cannot be checked against this run; use another --checkpoint folder or ${START_OVER}`);
+  }
+  const diff = fingerprintDiff(recorded, now);
+  if (diff.length) {
+    throw new Error(
+      `checkpoint ${dir} was written by a different run; refusing to resume. Differences (checkpoint → now):\n  ${diff.join("\n  ")}\n` +
+        `Use another --checkpoint folder, or ${START_OVER}.`,
+    );
+  }
+}
+
+/** The fingerprint a checkpoint records, without loading its tensors (null when none or unreadable). */
+export function peekFingerprint(dir: string): Fingerprint | null {
+  try {
+    const st = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { json?: { fingerprint?: JsonValue } };
+    const f = st.json?.fingerprint;
+    return f !== null && typeof f === "object" && !Array.isArray(f) ? f : null;
+  } catch {
+    return null;
+  }
 }

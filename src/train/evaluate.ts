@@ -7,11 +7,10 @@ import type { SplitMetrics } from "../report/types.ts";
 import { auc } from "../metrics/auc.ts";
 import { gauc } from "../metrics/gauc.ts";
 import { loglossFromLogits } from "../metrics/logloss.ts";
-import { yieldToEngine } from "../grad/engine.ts";
 
 export interface Predictor {
   /** Per-task logits for a batch, eval mode (no dropout, deterministic gates). */
-  predict(batch: Batch): Float32Array[];
+  predict(batch: Batch): Promise<Float32Array[]>;
 }
 
 export interface EvalOptions {
@@ -31,14 +30,13 @@ export async function evaluateSplit(model: Predictor, split: SplitReader, opts: 
   for (const batch of split.iterate({ batchSize: opts.batchSize, shuffle: false, seed: 0, epoch: 0 })) {
     if (off >= n) break;
     const take = Math.min(batch.size, n - off);
-    const logits = model.predict(batch);
+    const logits = await model.predict(batch);
     for (let t = 0; t < T; t++) {
       scores[t]!.set(logits[t]!.subarray(0, take), off);
       labels[t]!.set(batch.labels[t]!.subarray(0, take), off);
     }
     groups.set(batch.groups.subarray(0, take), off);
     off += take;
-    await yieldToEngine();
   }
   const out: SplitMetrics = { auc: [], gauc: [], logloss: [], gaucGroups: [] };
   for (let t = 0; t < T; t++) {

@@ -1,9 +1,16 @@
 /**
  * One balanced optimisation step, and eval-mode prediction.
  *
- * trainStep: forward + per-task gradients (src/grad/pertask.ts) -> T flat
- * per-task vectors over the gradient scope -> method.combine -> the combined
- * direction is scattered back -> L0 (SNR) penalty gradient -> Adam (L2 inside).
+ * trainStep: forward + per-task gradients (the per-task program of
+ * src/engine/programs.ts) -> T flat per-task vectors over the gradient scope ->
+ * method.combine -> the combined direction is scattered back -> L0 (SNR)
+ * penalty gradient -> Adam (L2 inside).
+ *
+ * Fast path: a method with `lossWeighting` (EW, UW, DWA, RLW) needs no per-task
+ * gradients, so on steps without diagnostics (`info.diagnostics === false`) the
+ * step runs the weighted-sum program (one backward of sum_t w_t L_t) and feeds
+ * its gradient to Adam directly. The update is the same as combine's (see
+ * LossWeighting in src/balance/types.ts); only the diagnostics are skipped.
  *
  * Scopes (what the balancing method sees, per task, as one flat vector):
  * - "shared" (default): shared dense params, then the batch's unique rows of the
@@ -18,11 +25,12 @@
  * buffers reused across steps (grown to the largest batch seen); their length
  * varies with the batch's number of unique ids.
  */
-import type { BalanceOutput, BalancingMethod, JsonValue } from "../balance/types.ts";
+import type { BalanceOutput, BalancingMethod, JsonValue, LossWeighting } from "../balance/types.ts";
+import { NonFiniteInputError } from "../balance/common.ts";
 import type { Batch } from "../data/types.ts";
 import type { Model } from "../model/index.ts";
-import { GradWorkspace, perTaskGrads, predictLogits } from "../grad/pertask.ts";
-import type { FloatArray } from "../grad/engine.ts";
+import { GradWorkspace, perTaskGrads, predictLogits, type PerTaskGrads } from "../grad/pertask.ts";
+import type { FloatArray } from "../graph/graph.ts";
 import type { Adam } from "../optim/adam.ts";
 import type { Rng } from "../util/rng.ts";
 
@@ -35,6 +43,12 @@ export interface StepInfo {
   /** Trainer's generator: one draw per step seeds the dropout masks / gate noise; also passed to the method. */
   rng: Rng;
   scope?: GradScope;
+  /**
+   * Whether this step must compute per-task gradients and diagnostics (default
+   * true). When false and the method offers `lossWeighting`, the weighted-sum
+   * program runs instead.
+   */
+  diagnostics?: boolean;
 }
 
 export interface StepResult {
@@ -79,15 +93,84 @@ function inScopeSet(group: "shared" | number, scope: GradScope): boolean {
   return scope === "all" || (scope === "shared" && group === "shared");
 }
 
-export function trainStep(model: Model, optimizer: Adam, method: BalancingMethod, batch: Batch, info: StepInfo): StepResult {
+/**
+ * Refuse a non-finite or exploding update before it reaches the parameters
+ * (1e18: far above any healthy gradient and below where Adam's float32 g²
+ * overflows). Names the parameter and position.
+ */
+function checkUpdate(name: string, a: ArrayLike<number>): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!(Math.abs(a[i]!) <= 1e18)) throw new Error(`update of ${name} is ${Number.isFinite(a[i]!) ? "exploding" : "not finite"} at position ${i} (${a[i]})`);
+  }
+}
+
+/** Weighted-sum step: one backward of sum_t w_t L_t, straight into Adam. */
+async function weightedStep(model: Model, optimizer: Adam, lw: LossWeighting, batch: Batch, info: StepInfo, st: StepState): Promise<StepResult> {
+  const T = model.numTasks;
+  // same rng order as the per-task path: the masks' seed first, then the method's draws (RLW)
+  const seed = info.rng.nextU32();
+  const w = lw.weights({ step: info.step, epoch: info.epoch, rng: info.rng });
+  if (w.length !== T || !w.every((v) => Number.isFinite(v))) throw new Error(`trainStep: loss weights must be ${T} finite numbers, got [${Array.from(w).join(", ")}]`);
+  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed, cotangents: "weighted", weights: w });
+  for (let t = 0; t < T; t++) {
+    if (!Number.isFinite(g.losses[t]!)) throw new NonFiniteInputError(`loss of task ${t} is not finite (${g.losses[t]})`, t, "loss", -1, g.losses[t]!);
+  }
+  lw.observe?.(g.losses);
+  const dense = model.dense;
+  dense.forEach((p, i) => {
+    const src = g.dense[0]![i];
+    const gi = st.gdense[i]!;
+    if (src) gi.set(src);
+    else gi.fill(0);
+  });
+  const penalty = model.arch.regularize ? model.arch.regularize(st.gdense, "train") : 0;
+  dense.forEach((p, i) => checkUpdate(p.name, st.gdense[i]!));
+  model.tables.forEach((set, s) => {
+    const rows = g.emb[0]![s];
+    if (rows) checkUpdate(`embedding set ${s}`, rows);
+  });
+  optimizer.beginStep();
+  dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
+  applyRows(model, optimizer, g, (s) => g.emb[0]![s] ?? null);
+  const none = new Float64Array(0);
+  const balance: BalanceOutput = {
+    direction: new Float32Array(0),
+    coeffs: Float64Array.from(w),
+    taskScale: Float64Array.from(w),
+    weights: Float64Array.from(w),
+    diagnostics: { norms: none, cosines: none, conflicts: 0 },
+  };
+  return { losses: g.losses, balance, penalty, dim: 0 };
+}
+
+/** Lazy sparse Adam over the batch's unique rows of every table set. */
+function applyRows(model: Model, optimizer: Adam, g: PerTaskGrads, rowsOf: (s: number) => FloatArray | null): void {
+  const idx = g.index;
+  const dim = model.embDim;
+  let slot = model.dense.length;
+  model.tables.forEach((set, s) => {
+    const rows = rowsOf(s);
+    set.forEach((tab, f) => {
+      if (rows) {
+        const off = idx.rowOffset[f]! * dim;
+        const n = idx.count[f]!;
+        optimizer.rows(slot, tab.data, dim, idx.uniq[f]!, n, rows.subarray(off, off + n * dim), true);
+      }
+      slot++;
+    });
+  });
+}
+
+export async function trainStep(model: Model, optimizer: Adam, method: BalancingMethod, batch: Batch, info: StepInfo): Promise<StepResult> {
   const scope = info.scope ?? "shared";
   if (!GRAD_SCOPES.includes(scope)) throw new Error(`trainStep: unknown gradient scope "${scope}"; choose one of ${GRAD_SCOPES.join(", ")}`);
   const T = model.numTasks;
   if (method.numTasks !== T) throw new Error(`trainStep: method ${method.name} is set up for ${method.numTasks} tasks, model has ${T}`);
   if (batch.size < 1) throw new Error("trainStep: empty batch");
   const st = stateOf(model);
+  if (info.diagnostics === false && method.lossWeighting) return weightedStep(model, optimizer, method.lossWeighting, batch, info, st);
   const seed = info.rng.nextU32();
-  const g = perTaskGrads(st.ws, batch, { mode: "train", seed });
+  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed });
   const idx = g.index;
   const dim = model.embDim;
   const rowLen = idx.totalRows * dim;
@@ -145,6 +228,8 @@ export function trainStep(model: Model, optimizer: Adam, method: BalancingMethod
     }
   });
   const penalty = model.arch.regularize ? model.arch.regularize(st.gdense, "train") : 0;
+  dense.forEach((p, i) => checkUpdate(p.name, st.gdense[i]!));
+  checkUpdate("the balanced direction", dir);
 
   optimizer.beginStep();
   dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
@@ -183,7 +268,7 @@ export function trainStep(model: Model, optimizer: Adam, method: BalancingMethod
 }
 
 /** Per-task logits of a batch in eval mode (no dropout, deterministic gates). */
-export function predict(model: Model, batch: Batch): Float32Array[] {
+export function predict(model: Model, batch: Batch): Promise<Float32Array[]> {
   return predictLogits(stateOf(model).ws, batch);
 }
 

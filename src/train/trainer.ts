@@ -8,16 +8,42 @@ import type { BalanceOutput, BalancingMethod, JsonValue } from "../balance/types
 import type { DiagnosticsPoint, HistoryPoint, RunResult, SplitMetrics } from "../report/types.ts";
 import { Rng, type RngState } from "../util/rng.ts";
 import { evaluateSplit, meanFinite, type Predictor } from "./evaluate.ts";
-import { yieldToEngine } from "../grad/engine.ts";
-import { loadCheckpoint, saveCheckpoint, type TensorMap } from "./checkpoint.ts";
+import { checkFingerprint, loadCheckpoint, saveCheckpoint, type Fingerprint, type TensorMap } from "./checkpoint.ts";
+import { MAX_ABS_GRAD, NonFiniteInputError } from "../balance/common.ts";
+
+/**
+ * Divergence policy. A step whose task loss is not finite, or above MAX_LOSS, stops
+ * training with a DivergenceError naming the step, the task and the value (nothing
+ * of that step is recorded, checkpointed or written as a result). The losses are
+ * mean binary cross-entropies computed from logits: about 0.69 at initialisation and
+ * roughly |logit| for a confidently wrong prediction, so a healthy model stays far
+ * below 100 (sigmoid saturates in float32 beyond |logit| ≈ 17), while a mean above
+ * 1e6 means logits of order 1e6: the weights have blown up. Non-finite or exploding
+ * gradients are refused by the balancing methods (src/balance/common.ts checkInput,
+ * |g| > 1e18) and reported the same way.
+ */
+export const MAX_LOSS = 1e6;
+
+export class DivergenceError extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+    readonly task: string,
+    readonly value: number,
+  ) {
+    super(message);
+    this.name = "DivergenceError";
+  }
+}
 
 /** What the loop needs from a model + optimiser pair (see src/train/model-handle.ts). */
 export interface TrainableModel extends Predictor {
   /** One optimisation step on a batch with the given balancing method. */
-  step(batch: import("../data/types.ts").Batch, method: BalancingMethod, info: { step: number; epoch: number; rng: Rng }): {
-    losses: Float64Array;
-    balance: BalanceOutput;
-  };
+  step(
+    batch: import("../data/types.ts").Batch,
+    method: BalancingMethod,
+    info: { step: number; epoch: number; rng: Rng; diagnostics: boolean },
+  ): Promise<{ losses: Float64Array; balance: BalanceOutput }>;
   /** Parameters only (for restore-best). */
   getParams(): TensorMap;
   setParams(p: TensorMap): void;
@@ -47,6 +73,13 @@ export interface LoopConfig {
   checkpointEvery: number;
   /** Stop (as if interrupted) after this many steps in this process; for resume tests. */
   interruptAfter?: number;
+  /**
+   * What the run is (dataset hash, model, method, their options, seed, batch size...):
+   * saved in checkpoints, and a checkpoint with a different one is refused on resume.
+   */
+  fingerprint?: Fingerprint;
+  /** Divergence threshold on a task's mean loss (default MAX_LOSS). */
+  maxLoss?: number;
 }
 
 export interface LoopCallbacks {
@@ -118,6 +151,7 @@ export async function runLoop(
   if (cfg.checkpointDir) {
     const ck = loadCheckpoint(cfg.checkpointDir);
     if (ck) {
+      if (cfg.fingerprint) checkFingerprint(cfg.checkpointDir, ck.json.fingerprint, cfg.fingerprint);
       st = ck.json.loop as unknown as LoopState;
       model.setState({ tensors: ck.tensors.model ?? {}, json: ck.json.model as JsonValue });
       method.setState(ck.json.method as JsonValue);
@@ -126,6 +160,8 @@ export async function runLoop(
     }
   }
   const rng = Rng.fromState(st.rng);
+  const taskNames = data.meta.tasks.map((t) => t.name);
+  const maxLoss = cfg.maxLoss ?? MAX_LOSS;
   const t0 = Date.now() - st.seconds * 1000;
   let stepsThisProcess = 0;
 
@@ -135,7 +171,7 @@ export async function runLoop(
     st.seconds = (Date.now() - t0) / 1000;
     const ms = model.getState();
     saveCheckpoint(cfg.checkpointDir, {
-      json: { loop: st as unknown as JsonValue, model: ms.json, method: method.getState() },
+      json: { loop: st as unknown as JsonValue, model: ms.json, method: method.getState(), fingerprint: cfg.fingerprint ?? null },
       tensors: bestParams ? { model: ms.tensors, best: bestParams } : { model: ms.tensors },
     });
   };
@@ -175,12 +211,12 @@ export async function runLoop(
       startBatch: st.batchInEpoch,
       dropLast: false,
     })) {
-      const { losses, balance } = model.step(batch, method, { step: st.step, epoch: st.epoch, rng });
-      // Let the engine free the step's intermediates (they are released only between macrotasks).
-      await yieldToEngine();
+      // Diagnostics steps run the per-task program; others may use the weighted-sum one (loss weighting).
+      const diag = st.step % Math.max(1, cfg.diagEvery) === 0;
+      const { losses, balance } = await guardedStep(() => model.step(batch, method, { step: st.step, epoch: st.epoch, rng, diagnostics: diag }), st, taskNames, maxLoss);
       for (let t = 0; t < T; t++) st.lossSum[t]! += losses[t]!;
       st.lossCount++;
-      if (st.step % Math.max(1, cfg.diagEvery) === 0) {
+      if (diag) {
         const d = balance.diagnostics;
         st.diagnostics.push({
           step: st.step,
@@ -225,6 +261,49 @@ export async function runLoop(
   const valM = await evaluateSplit(model, val, { batchSize: cfg.evalBatchSize, numTasks: T });
   const testM = await evaluateSplit(model, data.split("test"), { batchSize: cfg.evalBatchSize, numTasks: T });
   return { completed: true, state: st, val: valM, test: testM };
+}
+
+/**
+ * Runs one step and applies the divergence policy (see MAX_LOSS): a balancing input
+ * refused as non-finite/exploding, or a task loss that is not finite or above
+ * `maxLoss`, becomes a DivergenceError naming the step (1-based, as in the
+ * progress display), the epoch, the task and the value.
+ */
+async function guardedStep<R extends { losses: Float64Array }>(
+  run: () => R | Promise<R>,
+  st: { step: number; epoch: number },
+  tasks: readonly string[],
+  maxLoss: number,
+): Promise<R> {
+  const where = `training diverged at step ${st.step + 1} (epoch ${st.epoch + 1})`;
+  let r: R;
+  try {
+    r = await run();
+  } catch (e) {
+    if (e instanceof NonFiniteInputError) {
+      const task = tasks[e.task] ?? `#${e.task}`;
+      const v = Number.isFinite(e.value) ? e.value.toExponential(3) : String(e.value);
+      const what =
+        e.what === "loss"
+          ? `has loss ${v}`
+          : Number.isFinite(e.value)
+            ? `has an exploding gradient: entry ${e.position} = ${v} (|g| > ${MAX_ABS_GRAD.toExponential()})`
+            : `has gradient entry ${e.position} = ${v}`;
+      throw new DivergenceError(`${where}: task "${task}" ${what}; lower --lr or check the data`, st.step + 1, task, e.value);
+    }
+    // any other failure of the step: say where it happened, keep the original as the cause
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(`training stopped at step ${st.step + 1} (epoch ${st.epoch + 1}): ${msg}`, { cause: e });
+  }
+  for (let t = 0; t < r.losses.length; t++) {
+    const l = r.losses[t]!;
+    if (!Number.isFinite(l) || l > maxLoss) {
+      const task = tasks[t] ?? `#${t}`;
+      const why = Number.isFinite(l) ? `exploded to ${l.toExponential(3)} (> ${maxLoss.toExponential()})` : `is ${l}`;
+      throw new DivergenceError(`${where}: task "${task}" loss ${why}; lower --lr or check the data`, st.step + 1, task, l);
+    }
+  }
+  return r;
 }
 
 function cloneTensors(m: TensorMap): TensorMap {

@@ -1,5 +1,5 @@
 /** Atomic file output: write to a temporary sibling, then rename, so no half-written file is ever visible. */
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, openSync, writeSync, closeSync, fsyncSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, openSync, writeSync, closeSync, fsyncSync, statSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -66,5 +66,25 @@ export class AtomicLineWriter {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     rmSync(this.tmp, { force: true });
+  }
+}
+
+/**
+ * Fails fast, before any work, when `path` cannot be written: creates the folder
+ * (`kind: "dir"`: `path` itself; `"file"`: its parent), writes and removes a probe
+ * file there. The error names `what` (e.g. `--out`) and the path.
+ */
+export function checkWritable(path: string, kind: "file" | "dir", what: string): void {
+  const dir = kind === "dir" ? path : dirname(path);
+  try {
+    if (kind === "file" && existsSync(path) && statSync(path).isDirectory()) throw new Error("it is a directory");
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.mtlcraft-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
+    writeFileSync(probe, "");
+    rmSync(probe, { force: true });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code ? `${err.code}: ${err.message.replace(/^[A-Z]+: /, "")}` : err.message;
+    throw new Error(`${what} ${path} is not writable (${why})`, { cause: e });
   }
 }

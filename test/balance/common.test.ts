@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkInput, checkRange, checkTasks, expectNullState, finish, gramOf, independentSubset, withDefaults } from "../../src/balance/common.ts";
+import { MAX_ABS_GRAD, NonFiniteInputError, checkInput, checkRange, checkTasks, expectNullState, finish, gramOf, independentSubset, withDefaults } from "../../src/balance/common.ts";
 import { makeInput } from "./surgery-helpers.ts";
 
 test("finish: direction = Σ c_i g_i, taskScale ones, diagnostics from the Gramian", () => {
@@ -68,4 +68,25 @@ test("independentSubset: drops colinear and zero vectors, keeps independent ones
   assert.equal(independentSubset(B, 3).length, 2);
   // ... but not with a looser tolerance
   assert.equal(independentSubset(B, 3, 1e-14).length, 3);
+});
+
+test("checkInput: the first bad gradient entry or loss is reported with its task and position", () => {
+  const ok = makeInput([[1, 2, 3], [4, 5, 6]]);
+  assert.doesNotThrow(() => checkInput("m", 2, ok));
+  const bad = makeInput([[1, 2, 3], [4, Number.NaN, Infinity]]);
+  assert.throws(
+    () => checkInput("m", 2, bad),
+    (e: unknown) => e instanceof NonFiniteInputError && e.task === 1 && e.position === 1 && e.what === "gradient" && /m: gradient of task 1/.test(e.message),
+  );
+  // the limit itself passes, the next float32 above it does not
+  assert.doesNotThrow(() => checkInput("m", 2, makeInput([[Math.fround(MAX_ABS_GRAD) / 2], [0]])));
+  assert.throws(() => checkInput("m", 2, makeInput([[0], [MAX_ABS_GRAD * 4]])), /task 1 is exploding .* position 0/);
+  assert.throws(
+    () => checkInput("m", 2, makeInput([[1], [2]], 1, [0.5, Infinity])),
+    (e: unknown) => e instanceof NonFiniteInputError && e.task === 1 && e.what === "loss" && /loss of task 1 is not finite/.test(e.message),
+  );
+});
+
+test("unknown option names get a did-you-mean suggestion", () => {
+  assert.throws(() => withDefaults("m", { tau: 0.1, eps: 1 }, { tua: 1 } as never), /unknown option "tua"; valid options are tau, eps; did you mean "tau"\?/);
 });

@@ -115,3 +115,37 @@ test("options are validated with messages naming the option", () => {
   assert.equal(getMethod("uc").name, "uw");
   assert.equal(METHODS.size, 15);
 });
+
+test("every method rejects non-finite or exploding gradients and non-finite losses, naming the task and position", () => {
+  const T = 3;
+  const d = 8;
+  const bad: [string, number, RegExp][] = [
+    ["NaN", Number.NaN, /gradient of task 1 is not finite at position 5 \(NaN\)/],
+    ["Infinity", Number.POSITIVE_INFINITY, /gradient of task 1 is not finite at position 5 \(Infinity\)/],
+    ["-Infinity", Number.NEGATIVE_INFINITY, /gradient of task 1 is not finite at position 5/],
+    ["3e20", 3e20, /gradient of task 1 is exploding \(\|g\| > 1e\+18\) at position 5/],
+    ["-1e30", -1e30, /gradient of task 1 is exploding .* at position 5/],
+  ];
+  for (const name of methodNames()) {
+    for (const [label, v, re] of bad) {
+      const grads = randomGrads(new Rng(2), T, d);
+      grads[1]![5] = v;
+      grads[2]![6] = v; // only the first bad position is reported
+      assert.throws(() => createMethod(name, T).combine(input(grads)), re, `${name} with ${label}`);
+    }
+    const losses = input(randomGrads(new Rng(2), T, d));
+    losses.losses[2] = Number.NaN;
+    assert.throws(() => createMethod(name, T).combine(losses), /loss of task 2 is not finite \(NaN\)/, `${name} with a NaN loss`);
+    // a large but healthy gradient (float32 ~1e15) is accepted
+    const big = randomGrads(new Rng(2), T, d);
+    big[0]![0] = 1e15;
+    assert.doesNotThrow(() => createMethod(name, T).combine(input(big)), `${name} with 1e15`);
+  }
+});
+
+test("unknown method names and options get a did-you-mean suggestion", () => {
+  assert.throws(() => createMethod("gradcraft", 3, { tua: 0.1 }), /unknown option "tua".*did you mean "tau"\?/);
+  assert.throws(() => createMethod("dbmtl", 3, { betasigma: 0.1 }), /did you mean "betaSigma"\?/);
+  assert.throws(() => getMethod("gradcraf"), /unknown method "gradcraf".*did you mean "gradcraft"\?/);
+  assert.throws(() => createMethod("gradcraft", 3, { zzzzzz: 1 }), (e: unknown) => !/did you mean/.test((e as Error).message));
+});

@@ -15,6 +15,7 @@ test("methods expand: paper = Table 1 order with both baselines; unknown names a
   assert.deepEqual(expandMethods(["ew,gradcraft", "ew"], known), ["ew", "gradcraft"]);
   assert.ok(expandMethods(["all"], known).includes("rlw"));
   assert.throws(() => expandMethods(["ew,bogus"], known), /unknown method "bogus"/);
+  assert.throws(() => expandMethods(["pcgard"], known), /unknown method "pcgard"; choose from .*; did you mean "pcgrad"\?/);
 });
 
 test("job ids are stable, differ by option, seed and method, and ignore key order", () => {

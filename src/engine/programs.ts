@@ -1,0 +1,186 @@
+/**
+ * Models compiled into ONNX programs, cached per model (= architecture
+ * configuration), program kind, batch size, mode and objective; each session is
+ * created once and reused.
+ *
+ * Kinds:
+ * - "per-task": one forward and T per-task backward passes in one graph.
+ *   Outputs: loss<t>, and for each task t its gradient w.r.t. every dense
+ *   parameter its loss depends on (shared ones and its own) and w.r.t. the
+ *   gathered embedding input x<s> of every table set it reads.
+ * - "weighted-sum": one backward of sum_t w_t L_t with w an input [T]. Outputs:
+ *   loss<t> and the gradients of the weighted sum (EW, UW, DWA, RLW).
+ * - "losses": the per-task losses only (finite differences, validation loss).
+ * - "eval": per-task logits z<t> [B] (no dropout, deterministic gates).
+ *
+ * Inputs: p<i> (dense parameter i, fed from the model's typed array without a
+ * copy), x<s> [B, F*dim] (gathered embeddings of table set s), y<t> [B] (labels,
+ * or the coefficients c_t of the linear objective sum_r c_t[r] z_t[r]), w [T]
+ * (weighted-sum), noise.<k> (dropout masks / gate noise drawn per run from the
+ * step's seed, in declaration order; see fillNoise in src/model/layers.ts).
+ * Static shapes: a batch of another size (the last, smaller batch of an epoch)
+ * compiles a second program.
+ */
+import { grad } from "../graph/autodiff.ts";
+import { Graph, numel, type FloatArray, type FloatDType, type Tensor } from "../graph/graph.ts";
+import { serialize } from "../graph/onnx.ts";
+import type { Model } from "../model/model.ts";
+import { fillNoise, forwardAll, makeCtx } from "../model/layers.ts";
+import type { Mode, NoiseSpec } from "../model/types.ts";
+import { createSession, ort } from "./ort.ts";
+
+export type ProgramKind = "per-task" | "weighted-sum" | "losses" | "eval";
+/** "bce": mean BCE with logits against y<t>; "linear": sum_r y<t>[r] z_t[r] (tests). */
+export type ObjectiveKind = "bce" | "linear";
+
+export interface ProgramKey {
+  kind: ProgramKind;
+  batch: number;
+  mode: Mode;
+  objective: ObjectiveKind;
+}
+
+/** Where each gradient lands: output names per task (or the single weighted sum, k = 0), null when zero by construction. */
+export interface GradLayout {
+  dense: (string | null)[][];
+  x: (string | null)[][];
+}
+
+function alloc(dtype: FloatDType, n: number): FloatArray {
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+}
+
+export class Program {
+  private readonly noiseBufs: FloatArray[];
+  private readonly fetches: Record<string, ort.Tensor> = {};
+  /** Output values (views of the pre-allocated fetch buffers: valid until the next run). */
+  readonly out: Record<string, FloatArray> = {};
+
+  constructor(
+    readonly key: ProgramKey,
+    private readonly session: ort.InferenceSession,
+    readonly inputNames: ReadonlySet<string>,
+    outputs: readonly { name: string; tensor: Tensor }[],
+    readonly noise: readonly NoiseSpec[],
+    readonly layout: GradLayout,
+    readonly nodeCount: number,
+    private readonly dtype: FloatDType,
+  ) {
+    this.noiseBufs = noise.map((s) => alloc(dtype, s.n));
+    for (const o of outputs) {
+      const buf = alloc(dtype, numel(o.tensor));
+      this.out[o.name] = buf;
+      this.fetches[o.name] = new ort.Tensor(dtype, buf, [...o.tensor.shape]);
+    }
+  }
+
+  /** Run with the given feeds (noise inputs are drawn here from `seed`); results land in `out`. */
+  async run(feeds: Record<string, ort.Tensor>, seed: number): Promise<Record<string, FloatArray>> {
+    const all: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) if (this.inputNames.has(k)) all[k] = v;
+    if (this.noise.length > 0) {
+      fillNoise(this.noise, this.noiseBufs, seed);
+      this.noise.forEach((s, k) => {
+        if (this.inputNames.has(s.input)) all[s.input] = new ort.Tensor(this.dtype, this.noiseBufs[k]!, s.kind === "dropout" ? [this.key.batch, s.n / this.key.batch] : [s.n]);
+      });
+    }
+    for (const name of this.inputNames) if (!(name in all)) throw new Error(`engine: no feed for graph input "${name}" (${this.key.kind} program)`);
+    await this.session.run(all, this.fetches);
+    return this.out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Build the graph of one program for a model (exported for tests and the bench's node counts). */
+export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph; outputs: { name: string; tensor: Tensor }[]; noise: NoiseSpec[]; layout: GradLayout } {
+  const g = new Graph(model.dtype);
+  const B = key.batch;
+  const T = model.numTasks;
+  const width = model.fields.length * model.embDim;
+  const p = model.dense.map((q, i) => g.input(`p${i}`, q.shape));
+  const xs = model.tables.map((_, s) => g.input(`x${s}`, [B, width]));
+  const ctx = makeCtx(g, key.mode, B, model.dropout);
+  const logits = g.scope(model.name, () => forwardAll(model.arch, p, xs, ctx));
+  const outputs: { name: string; tensor: Tensor }[] = [];
+  const layout: GradLayout = { dense: [], x: [] };
+  if (key.kind === "eval") {
+    logits.forEach((z, t) => outputs.push({ name: `z${t}`, tensor: z }));
+    return { graph: g, outputs, noise: ctx.noise, layout };
+  }
+  const losses = logits.map((z, t) =>
+    g.scope(`loss${t}`, () => {
+      const y = g.input(`y${t}`, [B]);
+      return key.objective === "linear" ? g.reduceSum(g.mul(z, y), [0], false) : g.bceWithLogits(z, y);
+    }),
+  );
+  losses.forEach((l, t) => outputs.push({ name: `loss${t}`, tensor: l }));
+  if (key.kind === "losses") return { graph: g, outputs, noise: ctx.noise, layout };
+  const wrt = [...p, ...xs];
+  const emit = (k: number, gs: (Tensor | null)[]): void => {
+    const dense: (string | null)[] = [];
+    const x: (string | null)[] = [];
+    gs.forEach((gt, i) => {
+      const isX = i >= p.length;
+      const name = gt ? (isX ? `g${k}.x${i - p.length}` : `g${k}.p${i}`) : null;
+      if (gt && name) outputs.push({ name, tensor: gt });
+      (isX ? x : dense).push(name);
+    });
+    layout.dense.push(dense);
+    layout.x.push(x);
+  };
+  if (key.kind === "per-task") {
+    for (let t = 0; t < T; t++) emit(t, grad(g, [losses[t]!], wrt));
+  } else {
+    const w = g.input("w", [T]);
+    const total = g.scope("weighted-sum", () =>
+      g.reduceSum(
+        g.mul(
+          g.concat(
+            losses.map((l) => g.unsqueeze(l, [0])),
+            0,
+          ),
+          w,
+        ),
+        [0],
+        false,
+      ),
+    );
+    emit(0, grad(g, [total], wrt));
+  }
+  return { graph: g, outputs, noise: ctx.noise, layout };
+}
+
+const cache = new WeakMap<Model, Map<string, Promise<Program>>>();
+
+/** The compiled program for (model, key), created once. */
+export function programFor(model: Model, key: ProgramKey): Promise<Program> {
+  let m = cache.get(model);
+  if (!m) {
+    m = new Map();
+    cache.set(model, m);
+  }
+  const k = `${key.kind}|${key.batch}|${key.mode}|${key.objective}`;
+  let p = m.get(k);
+  if (!p) {
+    p = (async () => {
+      const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
+      const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });
+      const session = await createSession(ser.bytes);
+      return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype);
+    })();
+    m.set(k, p);
+    p.catch(() => m.delete(k));
+  }
+  return p;
+}
+
+/** Release every session compiled for a model (they are also freed with the model). */
+export async function releasePrograms(model: Model): Promise<void> {
+  const m = cache.get(model);
+  if (!m) return;
+  cache.delete(model);
+  for (const p of m.values()) await (await p).release();
+}

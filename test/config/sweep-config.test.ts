@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { SWEEP_CONFIG, checkSweepFile, parseGridValues, parseSet, readSweepFile } from "../../src/config/sweep-config.ts";
+import { tempDir } from "../data/helpers.ts";
+
+test("the shipped configs are valid", () => {
+  for (const f of ["configs/quick.json", "configs/paper.json"]) {
+    const c = readSweepFile(f);
+    assert.equal(c.dataset, "kuairand");
+    assert.equal(c.train!["batch-size"], 2048);
+  }
+  assert.deepEqual(readSweepFile("configs/quick.json").seeds, [1]);
+  assert.deepEqual(readSweepFile("configs/paper.json").seeds, [1, 2, 3]);
+});
+
+test("unknown keys get a suggestion; a non-object is refused; wrong types name the key", () => {
+  const w = "cfg.json";
+  const bad: [unknown, RegExp][] = [
+    [{ metods: ["ew"] }, /cfg\.json: unknown key "metods"; did you mean "methods"\? \(valid: /],
+    [["ew"], /a sweep config must be a JSON object, got an array/],
+    [null, /must be a JSON object, got null/],
+    [{ seeds: "3" }, /cfg\.json: seeds must be a count or a non-empty list of seeds, got "3"/],
+    [{ seeds: [1, 4294967296] }, /seeds\[1\] must be an integer in \[0, 4294967296\), got 4294967296/],
+    [{ seeds: [1, 1] }, /lists a seed twice/],
+    [{ seeds: 0 }, /must be a count in \[1, 10000\]/],
+    [{ methods: 5 }, /methods must be a string or a non-empty list of strings/],
+    [{ jobs: 0 }, /jobs must be an integer >= 1/],
+    [{ train: { "batch-size": "2048" } }, /train\.batch-size must be an integer, got "2048"/],
+    [{ train: { batchsize: 2048 } }, /unknown train option "batchsize"; did you mean "batch-size"\?/],
+    [{ train: { seed: 3 } }, /"seed" is set by bench for every job; use --seeds/],
+    [{ train: [] }, /train must be an object/],
+    [{ grid: { tua: [0.1] } }, /unknown train option "tua"; did you mean "tau"\?/],
+    [{ grid: { tau: 0.1 } }, /grid\.tau must be a non-empty list of values/],
+    [{ grid: { tau: [0.1, 2] } }, /grid\.tau\[1\] must be <= 1/],
+    [{ grid: { "method-opt": ["a=1"] } }, /cannot be a grid key/],
+    [{ overrides: { lr: { lr: "x" } } }, /overrides\.lr\.lr must be a number, got "x"/],
+    [{ modelOptions: { expertUnits: { a: 1 } } }, /modelOptions\.expertUnits must be a string, number, boolean or list of numbers/],
+    [{ out: 3 }, /out must be a non-empty string/],
+  ];
+  for (const [x, re] of bad) assert.throws(() => checkSweepFile(x, w), re, JSON.stringify(x));
+  const ok = checkSweepFile({ methods: "ew,gradcraft", seeds: [0, 4294967295], modelOptions: { expertUnits: [64, 32], levels: 2 }, grid: { tau: [0.1, 0.3] } }, w);
+  assert.deepEqual(ok.methods, ["ew,gradcraft"]);
+  assert.deepEqual(ok.seeds, [0, 4294967295]);
+  assert.deepEqual(ok.modelOptions, { expertUnits: "64,32", levels: "2" });
+});
+
+test("--config files: invalid JSON names the file; every key has a default or a description", () => {
+  const d = tempDir("sweepcfg");
+  const p = join(d, "c.json");
+  writeFileSync(p, "{ methods: [ew] }");
+  assert.throws(() => readSweepFile(p), new RegExp(`--config ${p} is not valid JSON`));
+  writeFileSync(p, JSON.stringify({ metods: ["ew"] }));
+  assert.throws(() => readSweepFile(p), /unknown key "metods"; did you mean "methods"\?/);
+  for (const f of SWEEP_CONFIG) assert.ok(f.description.length > 0 && typeof f.schema === "object", f.key);
+});
+
+test("--set and --grid keys must be train options bench does not set itself; values are parsed to their type", () => {
+  assert.equal(parseSet("epochs", "3"), 3);
+  assert.deepEqual(parseSet("method-opt", "beta=0.5"), ["beta=0.5"]);
+  assert.throws(() => parseSet("epoch", "3"), /--set: unknown train option "epoch"; did you mean "epochs"\?/);
+  assert.throws(() => parseSet("epochs", "three"), /--set epochs must be a number, got "three"/);
+  assert.throws(() => parseSet("out", "x"), /"out" is set by bench/);
+  assert.deepEqual(parseGridValues("lr", "1e-3, 5e-4"), [0.001, 0.0005]);
+  assert.deepEqual(parseGridValues("scope", "shared,all"), ["shared", "all"]);
+  assert.throws(() => parseGridValues("scope", "shared,everything"), /--grid scope must be one of shared, shared-dense, all, got "everything"/);
+  assert.throws(() => parseGridValues("lrr", "1"), /--grid: unknown train option "lrr"; did you mean "lr"\?/);
+  assert.throws(() => parseGridValues("tau", "0.1,,0.2"), /empty value/);
+});
