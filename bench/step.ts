@@ -16,8 +16,11 @@
  * threads against 1 (TS only), and peak RSS of both processes.
  *
  * The peer runs when /usr/bin/python3 imports torch (Debian: `apt-get install
- * python3-torch`) and ../shared/bench/torch_peer.py exists (or
- * MTLCRAFT_TORCH_PEER points at it); otherwise only the TS side is printed.
+ * python3-torch libopenblas0-pthread`: without an OpenBLAS, Debian's torch falls
+ * back to the reference BLAS and runs about 15x slower) and
+ * ../shared/bench/torch_peer.py exists (or MTLCRAFT_TORCH_PEER points at it);
+ * otherwise only the TS side is printed. Peak RSS is printed after each batch
+ * size (the first, 4096, alone: both of its programs).
  * The batches are handed to the peer as raw files (field-major int32 ids,
  * task-major float32 labels) in a temporary folder.
  *
@@ -96,17 +99,26 @@ function firstBatches(data: PreparedDataset, B: number, n: number): Batch[] {
   const out: Batch[] = [];
   for (const b of data.split("train").iterate({ batchSize: B, shuffle: true, seed: 1, epoch: 0 })) {
     // the reader reuses its buffers: copy
-    out.push({ size: b.size, fields: b.fields.map((f) => f.slice(0, b.size)), labels: b.labels.map((y) => y.slice(0, b.size)), groups: b.groups.slice(0, b.size) });
+    out.push(structuredClone(b));
     if (out.length === n) break;
   }
   return out;
 }
 
+/**
+ * The peer's model has one id per field: a multi-valued field (KuaiRand's tag,
+ * [B, maxLen] padded with -1) is handed over as each row's first id. The step's
+ * cost is the same (the TS side pools at most maxLen rows per slot in JS; the
+ * network is identical).
+ */
 function writeBatches(dir: string, B: number, batches: Batch[]): void {
   batches.forEach((b, i) => {
     const F = b.fields.length;
     const ids = new Int32Array(F * B);
-    b.fields.forEach((f, k) => ids.set(f.subarray(0, B), k * B));
+    b.fields.forEach((f, k) => {
+      const L = f.length / b.size;
+      for (let r = 0; r < B; r++) ids[k * B + r] = Math.max(0, f[r * L]!);
+    });
     const T = b.labels.length;
     const y = new Float32Array(T * B);
     b.labels.forEach((l, t) => y.set(l.subarray(0, B), t * B));
@@ -171,6 +183,7 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
         `| ${B} | ${r.label} | ${m.toFixed(0)} | ${((B * 1000) / m).toFixed(0)} | ${peer ? pm.toFixed(0) : "-"} | ${peer ? ((B * 1000) / pm).toFixed(0) : "-"} | ${peer ? median(ratio).toFixed(2) : "-"} |`,
       );
     }
+    console.log(`| | peak RSS of the TS process so far: ${rssMB().toFixed(0)} MB | | | | | |`);
   }
   const peerRss = peer ? await peer.rss() : NaN;
   peer?.close();

@@ -3,18 +3,19 @@
  * mtlcraft command line: prepare / inspect datasets, train one model, run the
  * comparison sweep (`bench`), rebuild a report, list methods.
  */
+import { readFileSync } from "node:fs";
 import { Command, Option, InvalidArgumentError } from "commander";
 import cliProgress from "cli-progress";
-import { METHODS, getMethod, methodNames } from "./balance/registry.ts";
+import { METHODS, getMethod } from "./balance/registry.ts";
 import { prepareDataset, inspectDataset, formatSummary } from "./data/index.ts";
-import { parseModelOptions, runTraining, type TrainOptions } from "./train/run.ts";
-import { ARCHITECTURES, checkModelOptions } from "./model/registry.ts";
-import { expandMethods, type OptionValue, type ParamValue, type SweepConfig } from "./sweep/plan.ts";
+import { runTraining, type TrainOptions } from "./train/run.ts";
+import { ARCHITECTURES } from "./model/registry.ts";
+import type { OptionValue, ParamValue } from "./sweep/plan.ts";
 import { runSweep } from "./sweep/sweep.ts";
 import { TRAIN_OPTIONS, type TrainField } from "./config/train-options.ts";
 import { parseValue } from "./config/schema.ts";
-import { SWEEP_CONFIG, checkSeeds, parseGridValues, parseSet, readSweepFile, type SweepFile } from "./config/sweep-config.ts";
-import { didYouMean } from "./util/suggest.ts";
+import { checkSeeds, parseGridValues, parseSet, readSweepFile, resolveSweepConfig, sweepDefault, type SweepFile } from "./config/sweep-config.ts";
+import { loadPlugins } from "./plugins.ts";
 
 function num(name: string, opts: { int?: boolean; min?: number; max?: number } = {}) {
   return (v: string): number => {
@@ -25,6 +26,18 @@ function num(name: string, opts: { int?: boolean; min?: number; max?: number } =
     if (opts.max !== undefined && n > opts.max) throw new InvalidArgumentError(`${name} must be <= ${opts.max}, got ${v}`);
     return n;
   };
+}
+
+/** Repeatable option: collects every value in order. */
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+const PLUGIN_HELP = "ES module adding methods / architectures (repeatable; see README, Use it as a library)";
+
+/** The package's version (package.json sits one folder above src/cli.ts and dist/cli.js). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 }
 
 function keyValue(v: string, prev: Record<string, string> | undefined): Record<string, string> {
@@ -67,7 +80,11 @@ function stdoutFlushed(): Promise<boolean> {
 
 const program = new Command();
 // A short hint, not the whole help: the error must stay the last thing printed (bench shows workers' last lines).
-program.name("mtlcraft").description("Multi-task recommendation training with gradient balancing").showHelpAfterError("(add --help for usage)");
+program
+  .name("mtlcraft")
+  .description("Multi-task recommendation training with gradient balancing")
+  .version(packageVersion(), "-V, --version", "print the version")
+  .showHelpAfterError("(add --help for usage)");
 
 program
   .command("prepare")
@@ -112,14 +129,29 @@ program
 program
   .command("methods")
   .description("list balancing methods with their defaults")
-  .action(() => {
+  .option("--plugin <module>", PLUGIN_HELP, collect, [])
+  .action(async (o: { plugin: string[] }) => {
+    await loadPlugins(o.plugin);
     for (const [name, e] of METHODS) {
       const d = Object.entries(e.defaults as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(" ");
       console.log(`${name.padEnd(12)} ${e.label.padEnd(12)} ${e.kind.padEnd(15)} ${d}\n${"".padEnd(13)}${e.summary}`);
     }
   });
 
+program
+  .command("models")
+  .description("list architectures with their options")
+  .option("--plugin <module>", PLUGIN_HELP, collect, [])
+  .action(async (o: { plugin: string[] }) => {
+    await loadPlugins(o.plugin);
+    for (const [name, e] of ARCHITECTURES) {
+      const d = Object.entries(e.defaults).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`).join(" ");
+      console.log(`${name.padEnd(14)}${e.summary}\n${"".padEnd(14)}${d}`);
+    }
+  });
+
 const trainCmd = program.command("train").description("train one model with one balancing method and report test AUC/GAUC");
+trainCmd.option("--plugin <module>", PLUGIN_HELP, collect, []);
 /** Flags built from the train-option schema (src/config/train-options.ts): names, types, ranges and defaults live there. */
 const trainFlags: { field: TrainField; attr: string }[] = [];
 for (const f of TRAIN_OPTIONS) {
@@ -144,6 +176,7 @@ trainCmd.action(async (o: Record<string, unknown>) => {
     else opts[field.key] = v;
   }
   opts.methodOptions = { ...(opts.methodOptions as Record<string, string>), ...methodOptions };
+  await loadPlugins(o.plugin as string[]);
   const res = await runTraining(opts as unknown as TrainOptions);
   // The result file is written (inside runTraining) before anything is printed, so a
   // closed stdout (`train ... | head`) can never lose a result that was saved.
@@ -174,8 +207,6 @@ function gridOption(v: string, prev: Record<string, ParamValue[]>): Record<strin
   return { ...prev, [k]: cliCheck(() => parseGridValues(k, v.slice(i + 1))) };
 }
 
-const sweepDefault = <T>(key: string): T => structuredClone(SWEEP_CONFIG.find((f) => f.key === key)!.default) as T;
-
 program
   .command("bench")
   .description("the paper's comparison table: every method x seeds (+ Single and LR baselines), in parallel workers")
@@ -189,30 +220,28 @@ program
   .option("--set <k=v>", "train option for every job, e.g. epochs=3 (repeatable)", setOption, {})
   .option("--model-opt <k=v>", "architecture option for the multi-task model, e.g. expertUnits=128,64 (repeatable)", keyValue, {})
   .option("--out <dir>", "output folder", sweepDefault<string>("out"))
+  .option("--plugin <module>", PLUGIN_HELP, collect, [])
   .action(async (o: Record<string, unknown>, cmd: Command) => {
     // Every key of the file, and of --set / --grid, is checked against the schemas
     // (src/config): unknown keys fail with a "did you mean", wrong types name the key.
+    // Command-line values override the file's; resolveSweepConfig fills in the defaults
+    // and loads the plugins (relative paths: from the current directory).
     const file: SweepFile = o.config ? readSweepFile(o.config as string) : {};
     const fromCli = (k: string) => cmd.getOptionValueSource(k) === "cli";
-    const pick = <T>(k: string, fileVal: T | undefined, cliVal: T): T => (fromCli(k) || fileVal === undefined ? cliVal : fileVal);
-    const seeds = o.seeds !== undefined ? checkSeeds(o.seeds, "--seeds") : (file.seeds ?? checkSeeds(sweepDefault<number>("seeds"), "seeds"));
-    const cfg: SweepConfig = {
-      dataset: pick("dataset", file.dataset, o.dataset as string),
-      model: pick("model", file.model, o.model as string),
-      methods: expandMethods(pick("methods", file.methods, [o.methods as string]), methodNames()),
-      seeds,
+    const merged: SweepFile = {
+      ...file,
+      ...(fromCli("dataset") ? { dataset: o.dataset as string } : {}),
+      ...(fromCli("model") ? { model: o.model as string } : {}),
+      ...(fromCli("methods") ? { methods: [o.methods as string] } : {}),
+      ...(fromCli("out") ? { out: o.out as string } : {}),
+      ...(o.seeds !== undefined ? { seeds: checkSeeds(o.seeds, "--seeds") } : {}),
+      ...(o.jobs !== undefined ? { jobs: o.jobs as number } : {}),
       train: { ...(file.train ?? {}), ...(o.set as Record<string, OptionValue>) },
       grid: { ...(file.grid ?? {}), ...(o.grid as Record<string, ParamValue[]>) },
-      gridMethods: file.gridMethods ?? sweepDefault("gridMethods"),
       modelOptions: { ...(file.modelOptions ?? {}), ...(o.modelOpt as Record<string, string>) },
-      // A linear model needs a larger step than the deep models (documented in the README).
-      overrides: file.overrides ?? sweepDefault("overrides"),
-      jobs: (o.jobs as number | undefined) ?? file.jobs ?? (await import("node:os")).availableParallelism(),
-      out: pick("out", file.out, o.out as string),
+      plugins: [...(file.plugins ?? []), ...(o.plugin as string[])],
     };
-    const archs = [...ARCHITECTURES.keys()];
-    if (!ARCHITECTURES.has(cfg.model)) throw new Error(`--model: unknown architecture "${cfg.model}"; choose one of ${archs.join(", ")}${didYouMean(cfg.model, archs)}`);
-    checkModelOptions(cfg.model, parseModelOptions(cfg.modelOptions ?? {}), { strict: true });
+    const cfg = await resolveSweepConfig(merged, { where: o.config ? `--config ${String(o.config)}` : "bench" });
     const res = await runSweep(cfg, {
       interactive: Boolean(process.stderr.isTTY),
       log: (m) => console.error(m),

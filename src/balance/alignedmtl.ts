@@ -20,9 +20,10 @@
  * Degenerate input: all-zero gradients keep no eigenpair → α = 0 (zero direction).
  * Towers get unscaled task gradients (taskScale = 1). Stateless.
  */
-import type { BalanceInput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, JsonValue, GramMethodEntry } from "./types.ts";
 import { checkInput, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
 import { symEig } from "./linalg.ts";
+import { gramForm } from "./gram.ts";
 
 export interface AlignedMTLOptions {
   /** Singular value the aligned gradients are scaled to. */
@@ -66,12 +67,13 @@ export function alignedCoeffs(G: Float64Array, T: number, scale: AlignedMTLOptio
   return a;
 }
 
-export const alignedmtl: MethodEntry<AlignedMTLOptions> = {
+export const alignedmtl: GramMethodEntry<AlignedMTLOptions> = {
   name: "alignedmtl",
   label: "Aligned-MTL",
   kind: "gradient",
   summary: "Aligned-MTL (Senushkin et al., CVPR 2023): align task gradients to a condition-number-1 system",
   defaults: { scale: "min" },
+  weightsFromGram: gramForm(() => alignedmtl),
   create(numTasks: number, options?: Partial<AlignedMTLOptions>): BalancingMethod {
     checkTasks("alignedmtl", numTasks);
     const o = withDefaults("alignedmtl", alignedmtl.defaults, options);

@@ -26,9 +26,10 @@
  * All-zero gradients give coeffs = 1/T/rescaleFactor and a zero direction.
  * Stateless.
  */
-import type { BalanceInput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, JsonValue, GramMethodEntry } from "./types.ts";
 import { checkInput, checkRange, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
 import { projectSimplex } from "./linalg.ts";
+import { gramForm } from "./gram.ts";
 
 export interface CAGradOptions {
   /** c (LibMTL `calpha`): radius of the conflict-averse ball relative to ‖g0‖. */
@@ -148,12 +149,13 @@ export function cagradCoeffs(G: Float64Array, T: number, c: number, rescale: 0 |
   return { coeffs, w };
 }
 
-export const cagrad: MethodEntry<CAGradOptions> = {
+export const cagrad: GramMethodEntry<CAGradOptions> = {
   name: "cagrad",
   label: "CAGrad",
   kind: "gradient",
   summary: "Conflict-Averse Gradient descent (Liu et al., NeurIPS 2021): best worst-case improvement within a ball around the mean gradient",
   defaults: { c: 0.5, rescale: 1, iters: 2000 },
+  weightsFromGram: gramForm(() => cagrad),
   create(numTasks: number, options?: Partial<CAGradOptions>): BalancingMethod {
     checkTasks("cagrad", numTasks);
     const o = withDefaults("cagrad", cagrad.defaults, options);

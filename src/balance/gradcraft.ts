@@ -31,9 +31,10 @@
  *    max norm, and is never in a conflict set (its dot products are 0). If all
  *    gradients are zero the direction is zero.
  */
-import type { BalanceInput, BalancingMethod, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, GramMethodEntry } from "./types.ts";
 import { normsFromGram, solveSPD } from "./linalg.ts";
 import { checkInput, checkRange, checkTasks, expectNullState, finish, gramOf, independentSubset, withDefaults } from "./common.ts";
+import { gramForm } from "./gram.ts";
 
 export interface GradCraftOptions {
   /** Magnitude-alignment strength τ in [0, 1]: 0 keeps norms, 1 sets all to the max. */
@@ -128,12 +129,13 @@ export function gradcraftStep(G: Float64Array, T: number, tau: number, eps: numb
   return { coeffs, rows, scales, alignedGram, conflictSizes };
 }
 
-export const gradcraft: MethodEntry<GradCraftOptions> = {
+export const gradcraft: GramMethodEntry<GradCraftOptions> = {
   name: "gradcraft",
   label: "GradCraft",
   kind: "gradient",
   summary: "GradCraft: magnitude alignment + all-at-once conflict projection (Bai et al., KDD 2024)",
   defaults: GRADCRAFT_DEFAULTS,
+  weightsFromGram: gramForm(() => gradcraft),
   create(numTasks: number, options?: Partial<GradCraftOptions>): BalancingMethod {
     checkTasks("gradcraft", numTasks);
     const o = withDefaults("gradcraft", GRADCRAFT_DEFAULTS, options);

@@ -20,9 +20,10 @@
  * Computed on the Gramian with g_i^PC tracked as coefficients over the raw g's.
  * RNG use: identical to PCGrad's (T permutations of T−1 per step).
  */
-import type { BalanceInput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, JsonValue, GramMethodEntry } from "./types.ts";
 import { checkInput, checkRange, checkTasks, finish, gramOf, withDefaults } from "./common.ts";
 import { drawOrders, sumRows } from "./pcgrad.ts";
+import { gramForm } from "./gram.ts";
 
 export interface GradVacOptions {
   /** EMA rate β of the cosine targets, in (0, 1]. */
@@ -66,12 +67,13 @@ export function gradvacRows(G: Float64Array, T: number, phi: Float64Array, beta:
   return rows;
 }
 
-export const gradvac: MethodEntry<GradVacOptions> = {
+export const gradvac: GramMethodEntry<GradVacOptions> = {
   name: "gradvac",
   label: "GradVac",
   kind: "gradient",
   summary: "GradVac: steer pairwise gradient cosines to EMA targets (Wang et al., ICLR 2021)",
   defaults: GRADVAC_DEFAULTS,
+  weightsFromGram: gramForm(() => gradvac),
   create(numTasks: number, options?: Partial<GradVacOptions>): BalancingMethod {
     checkTasks("gradvac", numTasks);
     const o = withDefaults("gradvac", GRADVAC_DEFAULTS, options);

@@ -26,9 +26,10 @@
  * so towers get the unscaled task gradients (taskScale = 1).
  * Hyperparameters: none. Stateless.
  */
-import type { BalanceInput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, JsonValue, GramMethodEntry } from "./types.ts";
 import { checkInput, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
 import { normsFromGram } from "./linalg.ts";
+import { gramForm } from "./gram.ts";
 
 export type IMTLOptions = Record<string, never>;
 
@@ -111,12 +112,13 @@ export function imtlCoeffs(G: Float64Array, T: number): { coeffs: Float64Array; 
   return { coeffs, fallback: false };
 }
 
-export const imtl: MethodEntry<IMTLOptions> = {
+export const imtl: GramMethodEntry<IMTLOptions> = {
   name: "imtl",
   label: "IMTL",
   kind: "gradient",
   summary: "Impartial Multi-Task Learning, IMTL-G (Liu et al., ICLR 2021): equal projection onto every unit task gradient",
   defaults: {},
+  weightsFromGram: gramForm(() => imtl),
   create(numTasks: number, options?: Partial<IMTLOptions>): BalancingMethod {
     checkTasks("imtl", numTasks);
     withDefaults("imtl", imtl.defaults, options);

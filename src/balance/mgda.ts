@@ -24,9 +24,10 @@
  * replaced by 1 for that task instead of dividing by zero; a zero gradient then
  * makes the min-norm point 0, i.e. a zero direction (Pareto-stationary).
  */
-import type { BalanceInput, BalancingMethod, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, GramMethodEntry } from "./types.ts";
 import { normsFromGram } from "./linalg.ts";
 import { checkInput, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
+import { gramForm } from "./gram.ts";
 
 export type MgdaNormalization = "none" | "l2" | "loss" | "loss+";
 
@@ -127,12 +128,13 @@ export function mgdaCoeffs(G: Float64Array, T: number, losses: ArrayLike<number>
 
 const NORMALIZATIONS: readonly MgdaNormalization[] = ["none", "l2", "loss", "loss+"];
 
-export const mgda: MethodEntry<MGDAOptions> = {
+export const mgda: GramMethodEntry<MGDAOptions> = {
   name: "mgda",
   label: "MGDA",
   kind: "gradient",
   summary: "MGDA: min-norm point of the convex hull of task gradients (Sener & Koltun, NeurIPS 2018)",
   defaults: MGDA_DEFAULTS,
+  weightsFromGram: gramForm(() => mgda),
   create(numTasks: number, options?: Partial<MGDAOptions>): BalancingMethod {
     checkTasks("mgda", numTasks);
     const o = withDefaults("mgda", MGDA_DEFAULTS, options);

@@ -33,10 +33,11 @@
  * methods; the reference's Σ α_i L_i backward would scale them by α_i.
  * State: the last α (only needed when updateWeightsEvery > 1).
  */
-import type { BalanceInput, BalancingMethod, JsonValue, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, JsonValue, GramMethodEntry } from "./types.ts";
 import { checkInput, checkRange, checkTasks, finish, gramOf, withDefaults } from "./common.ts";
 import { solveSPD } from "./linalg.ts";
 import { numArray, stateObject } from "./methodkit.ts";
+import { gramForm } from "./gram.ts";
 
 export interface NashMTLOptions {
   /** Clip the direction to this norm (reference clip_grad_norm_ max_norm); 0 = no clip. */
@@ -130,12 +131,13 @@ export function clipCoeffs(G: Float64Array, T: number, alpha: Float64Array, maxN
   return out;
 }
 
-export const nashmtl: MethodEntry<NashMTLOptions> = {
+export const nashmtl: GramMethodEntry<NashMTLOptions> = {
   name: "nashmtl",
   label: "Nash-MTL",
   kind: "gradient",
   summary: "Nash-MTL (Navon et al., ICML 2022): Nash bargaining solution, (G Gᵀ)α = 1/α",
   defaults: { maxNorm: 1.0, updateWeightsEvery: 1 },
+  weightsFromGram: gramForm(() => nashmtl),
   create(numTasks: number, options?: Partial<NashMTLOptions>): BalancingMethod {
     checkTasks("nashmtl", numTasks);
     const o = withDefaults("nashmtl", nashmtl.defaults, options);

@@ -10,11 +10,12 @@
  * Hyperparameters: tau (τ) = 0.1 in [0, 1]. With τ = 0 this is exactly PCGrad.
  * Runs on the aligned Gramian S G S; RNG use is identical to PCGrad's.
  */
-import type { BalanceInput, BalancingMethod, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, GramMethodEntry } from "./types.ts";
 import { normsFromGram } from "./linalg.ts";
 import { checkInput, checkRange, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
 import { alignMagnitudes, scaleGram } from "./gradcraft.ts";
 import { drawOrders, pcgradRows } from "./pcgrad.ts";
+import { gramForm } from "./gram.ts";
 
 export interface PCGradPlusOptions {
   /** Magnitude-alignment strength τ in [0, 1]. */
@@ -32,12 +33,13 @@ export function pcgradPlusCoeffs(G: Float64Array, T: number, tau: number, orders
   return c;
 }
 
-export const pcgradPlus: MethodEntry<PCGradPlusOptions> = {
+export const pcgradPlus: GramMethodEntry<PCGradPlusOptions> = {
   name: "pcgrad-plus",
   label: "PCGrad+",
   kind: "gradient",
   summary: "PCGrad+: GradCraft magnitude alignment then PCGrad (baseline in Bai et al., KDD 2024)",
   defaults: PCGRAD_PLUS_DEFAULTS,
+  weightsFromGram: gramForm(() => pcgradPlus),
   create(numTasks: number, options?: Partial<PCGradPlusOptions>): BalancingMethod {
     checkTasks("pcgrad-plus", numTasks);
     const o = withDefaults("pcgrad-plus", PCGRAD_PLUS_DEFAULTS, options);

@@ -17,9 +17,10 @@
  * RNG use: exactly T calls of rng.permutation(T-1) per step, for i = 0..T-1,
  * whether or not any conflict exists, so the stream does not depend on the data.
  */
-import type { BalanceInput, BalancingMethod, MethodEntry } from "./types.ts";
+import type { BalanceInput, BalancingMethod, GramMethodEntry } from "./types.ts";
 import type { Rng } from "../util/rng.ts";
 import { checkInput, checkTasks, expectNullState, finish, gramOf, withDefaults } from "./common.ts";
+import { gramForm } from "./gram.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface PCGradOptions {}
@@ -66,12 +67,13 @@ export function sumRows(rows: Float64Array, T: number, scale = 1): Float64Array 
 
 export const PCGRAD_DEFAULTS: Readonly<PCGradOptions> = Object.freeze({});
 
-export const pcgrad: MethodEntry<PCGradOptions> = {
+export const pcgrad: GramMethodEntry<PCGradOptions> = {
   name: "pcgrad",
   label: "PCGrad",
   kind: "gradient",
   summary: "PCGrad: project conflicting gradients onto each other's normal plane (Yu et al., NeurIPS 2020)",
   defaults: PCGRAD_DEFAULTS,
+  weightsFromGram: gramForm(() => pcgrad),
   create(numTasks: number, options?: Partial<PCGradOptions>): BalancingMethod {
     checkTasks("pcgrad", numTasks);
     withDefaults("pcgrad", PCGRAD_DEFAULTS, options);

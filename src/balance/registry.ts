@@ -1,6 +1,9 @@
 /**
  * Typed registry of balancing methods: `--method <name>` looks the entry up here.
- * Adding a method = one file exporting a MethodEntry + one line below.
+ * Adding a built-in method = one file exporting a MethodEntry + one line below. The
+ * registry is open: `registerMethod(entry)` adds a user's own method (from code, or from
+ * a plugin module given to the CLI with `--plugin`), which `train`, `bench` and the
+ * report then treat like a built-in one.
  */
 import type { BalancingMethod, MethodEntry } from "./types.ts";
 import { didYouMean } from "../util/suggest.ts";
@@ -20,10 +23,17 @@ import { nashmtl } from "./nashmtl.ts";
 import { alignedmtl } from "./alignedmtl.ts";
 import { gradcraft } from "./gradcraft.ts";
 
-// Each entry keeps its own option type; the registry only needs the common shape.
-const entries = [ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft] as unknown as MethodEntry<Record<string, unknown>>[];
+/** The built-in methods, each with its own option type (e.g. `BUILTIN_METHODS.gradcraft.defaults.tau`). */
+export const BUILTIN_METHODS = { ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft } as const;
 
-export const METHODS: ReadonlyMap<string, MethodEntry<Record<string, unknown>>> = new Map(entries.map((e) => [e.name, e]));
+/** A registry entry with its option type erased (what the registry stores). */
+export type AnyMethodEntry = MethodEntry<Record<string, unknown>>;
+
+// Each entry keeps its own option type; the registry only needs the common shape.
+const registry = new Map<string, AnyMethodEntry>(Object.values(BUILTIN_METHODS).map((e) => [e.name, e as unknown as AnyMethodEntry]));
+
+/** Every registered method by name: the built-in ones, then those added by registerMethod. */
+export const METHODS: ReadonlyMap<string, AnyMethodEntry> = registry;
 
 /** Accepted spellings besides the canonical names. */
 const ALIASES: Record<string, string> = {
@@ -40,7 +50,59 @@ export function methodNames(): string[] {
   return [...METHODS.keys()];
 }
 
-export function getMethod(name: string): MethodEntry<Record<string, unknown>> {
+const METHOD_NAME = /^[a-z][a-z0-9_-]*$/;
+const KINDS = ["loss-weighting", "gradient"];
+/** Names the CLI and bench reserve (baselines, method-list keywords). */
+const RESERVED = ["single", "lr", "all", "paper"];
+
+/** Checks that `e` has the shape of a MethodEntry; the message names what is wrong. */
+export function checkMethodEntry(e: unknown): asserts e is AnyMethodEntry {
+  const where = `method entry${e !== null && typeof e === "object" && typeof (e as { name?: unknown }).name === "string" ? ` "${(e as { name: string }).name}"` : ""}`;
+  if (e === null || typeof e !== "object") throw new Error(`${where} must be an object with name, label, kind, summary, defaults and create, got ${JSON.stringify(e)}`);
+  const o = e as Record<string, unknown>;
+  if (typeof o.name !== "string" || !METHOD_NAME.test(o.name)) {
+    throw new Error(`${where}: name must be lower-case letters, digits, '-' or '_' (what users type after --method), got ${JSON.stringify(o.name)}`);
+  }
+  for (const k of ["label", "summary"]) if (typeof o[k] !== "string" || o[k] === "") throw new Error(`${where}: ${k} must be a non-empty string`);
+  if (!KINDS.includes(o.kind as string)) throw new Error(`${where}: kind must be one of ${KINDS.join(", ")}, got ${JSON.stringify(o.kind)}`);
+  if (o.defaults === null || typeof o.defaults !== "object" || Array.isArray(o.defaults)) throw new Error(`${where}: defaults must be an object of option: default value ({} when it takes none)`);
+  if (typeof o.create !== "function") throw new Error(`${where}: create(numTasks, options) must be a function returning a BalancingMethod`);
+  if (o.weightsFromGram !== undefined && typeof o.weightsFromGram !== "function") throw new Error(`${where}: weightsFromGram must be a function when given`);
+}
+
+/**
+ * Adds a method to the registry, so `--method <name>`, `bench --methods`, the report and
+ * runTraining({ method: "<name>" }) find it. A name already taken (or an alias such as
+ * `uc`, or a reserved word: single, lr, all, paper) is an error unless `replace` is set
+ * (replacing a built-in is allowed only for a registered, non-built-in name).
+ */
+export function registerMethod<O extends object>(entry: MethodEntry<O>, opts: { replace?: boolean } = {}): void {
+  checkMethodEntry(entry);
+  const name = entry.name;
+  if (RESERVED.includes(name) || ALIASES[name] !== undefined) throw new Error(`registerMethod: "${name}" is reserved (a baseline, keyword or alias); choose another name`);
+  const builtin = (Object.values(BUILTIN_METHODS) as { name: string }[]).some((b) => b.name === name);
+  const existing = registry.get(name);
+  if (existing !== undefined && existing !== (entry as unknown as AnyMethodEntry)) {
+    if (builtin) throw new Error(`registerMethod: "${name}" is a built-in method; give yours another name`);
+    if (!opts.replace) throw new Error(`registerMethod: a method named "${name}" is already registered (pass { replace: true } to replace it)`);
+  }
+  registry.set(name, entry as unknown as AnyMethodEntry);
+}
+
+/** Removes a method added by registerMethod (built-in methods cannot be removed). */
+export function unregisterMethod(name: string): boolean {
+  if ((Object.values(BUILTIN_METHODS) as { name: string }[]).some((b) => b.name === name)) throw new Error(`unregisterMethod: "${name}" is a built-in method`);
+  return registry.delete(name);
+}
+
+/** The entry for a name (or alias), or the entry itself when given one (checked, not registered). */
+export function getMethod(name: string | MethodEntry): AnyMethodEntry {
+  if (typeof name !== "string") {
+    checkMethodEntry(name);
+    const same = registry.get(name.name);
+    if (same !== undefined && same !== name) throw new Error(`method "${name.name}": another method of that name is registered; give yours another name`);
+    return name;
+  }
   const key = ALIASES[name.toLowerCase()] ?? name.toLowerCase();
   const e = METHODS.get(key);
   if (!e) throw new Error(`unknown method "${name}"; choose one of: ${methodNames().join(", ")}${didYouMean(name, [...methodNames(), ...Object.keys(ALIASES)])}`);
@@ -52,16 +114,16 @@ export function getMethod(name: string): MethodEntry<Record<string, unknown>> {
  * option names are rejected with the list of valid ones; values are coerced to the
  * type of the default.
  */
-export function createMethod(name: string, numTasks: number, options: Record<string, unknown> = {}): BalancingMethod {
+export function createMethod(name: string | MethodEntry, numTasks: number, options: Record<string, unknown> = {}): BalancingMethod {
   return getMethod(name).create(numTasks, typedOptions(name, options));
 }
 
 /** The options a method runs with: its defaults, overridden by the (validated, coerced) given ones. */
-export function resolveMethodOptions(name: string, options: Record<string, unknown> = {}): Record<string, unknown> {
+export function resolveMethodOptions(name: string | MethodEntry, options: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...(getMethod(name).defaults as Record<string, unknown>), ...typedOptions(name, options) };
 }
 
-function typedOptions(name: string, options: Record<string, unknown>): Record<string, unknown> {
+function typedOptions(name: string | MethodEntry, options: Record<string, unknown>): Record<string, unknown> {
   const e = getMethod(name);
   const defaults = e.defaults as Record<string, unknown>;
   const typed: Record<string, unknown> = {};

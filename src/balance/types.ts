@@ -102,4 +102,44 @@ export interface MethodEntry<O extends object = object> {
   readonly defaults: Readonly<O>;
   /** Validate options (throw an Error saying which option and what to do) and build the method. */
   create(numTasks: number, options?: Partial<O>): BalancingMethod;
+  /**
+   * Pure form of one step for a caller that already has the T×T Gramian (from another
+   * framework, say): the coefficients c with direction = Σ_i c_i g_i, without any
+   * d-long vector. Offered by every gradient method whose direction is such a
+   * combination (all but DB-MTL, whose direction is an EMA of past gradients). Stateful
+   * methods (GradVac, Nash-MTL) take their state in `ctx.state` and return the next one;
+   * the inputs are never modified.
+   */
+  weightsFromGram?(gram: GramInput, options?: Partial<O>, ctx?: GramContext): GramWeights;
+}
+
+/** The entry of a gradient method that has the Gramian form (weightsFromGram always present). */
+export type GramMethodEntry<O extends object = object> = MethodEntry<O> & { weightsFromGram: NonNullable<MethodEntry<O>["weightsFromGram"]> };
+
+/** A T×T Gramian G_ij = <g_i, g_j>: flat row-major (length T²) or as rows. */
+export type GramInput = Float64Array | readonly number[] | readonly (readonly number[])[];
+
+/** What a step needs besides the Gramian (all optional; defaults below). */
+export interface GramContext {
+  /** Per-task losses (MGDA with normalization "loss" / "loss+" needs them). Default: ones. */
+  losses?: ArrayLike<number>;
+  /**
+   * Generator for methods that draw random orders (PCGrad, PCGrad+, GradVac). Required by
+   * them: a call without it throws, rather than silently reusing one fixed order.
+   */
+  rng?: Rng;
+  /** Global step (Nash-MTL re-solves every `updateWeightsEvery` steps). Default 0. */
+  step?: number;
+  /** Epoch. Default 0. */
+  epoch?: number;
+  /** The method's state (from a previous call's `state`, or getState()); default: its initial state. */
+  state?: JsonValue;
+}
+
+export interface GramWeights {
+  /** direction = Σ_i coeffs[i] g_i. */
+  coeffs: Float64Array;
+  /** The method's state after this step (null for stateless methods): pass it back as ctx.state. */
+  state: JsonValue;
+  diagnostics: BalanceDiagnostics;
 }

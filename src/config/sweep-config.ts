@@ -3,9 +3,17 @@
  * command-line values that override it): every key with its type, default and
  * description in one list, a strict parser (unknown keys with a "did you mean"
  * suggestion, wrong types naming the key), and the parsers of `--set` / `--grid`.
+ * schemas/sweep-config.schema.json is generated from it (src/config/json-schema.ts).
+ * Relative paths in a config (dataset, out, plugins, train.cache-dir, ...) are resolved
+ * against the current directory, as on the command line.
  */
 import { readFileSync } from "node:fs";
-import type { OptionValue, ParamValue } from "../sweep/plan.ts";
+import { availableParallelism } from "node:os";
+import { expandMethods, type OptionValue, type ParamValue, type SweepConfig } from "../sweep/plan.ts";
+import { methodNames } from "../balance/registry.ts";
+import { checkModelOptions as checkArchOptions, getArchitecture } from "../model/registry.ts";
+import { parseModelOptions } from "../train/run.ts";
+import { loadPlugins } from "../plugins.ts";
 import { checkKeys, SEED_LIMIT } from "./schema.ts";
 import { checkJobValue, jobFlag, parseTrainFlag } from "./train-options.ts";
 
@@ -24,6 +32,7 @@ export interface SweepFile {
   overrides?: Record<string, Record<string, OptionValue>>;
   jobs?: number;
   out?: string;
+  plugins?: string[];
 }
 
 export interface SweepField {
@@ -196,6 +205,14 @@ export const SWEEP_CONFIG: readonly SweepField[] = [
     },
   },
   { key: "out", flag: "out", default: "runs/bench", description: "output folder", schema: { type: "string" }, check: str },
+  {
+    key: "plugins",
+    flag: "plugin",
+    default: [],
+    description: "ES modules registering your own methods / architectures (paths relative to the current directory; see README, Use it as a library)",
+    schema: { type: "array", items: { type: "string" } },
+    check: (v, w) => (Array.isArray(v) && v.length === 0 ? [] : strList(v, w)),
+  },
 ];
 
 export const SWEEP_KEYS: readonly string[] = SWEEP_CONFIG.map((f) => f.key);
@@ -243,4 +260,43 @@ export function parseGridValues(k: string, raw: string): ParamValue[] {
   const parts = raw.split(",").map((s) => s.trim());
   if (parts.some((s) => s === "")) throw new Error(`--grid ${k}: empty value in "${raw}"`);
   return parts.map((s) => parseTrainFlag(k, s, `--grid ${k}`));
+}
+
+/** The default of a sweep config key (a fresh copy). */
+export function sweepDefault<T>(key: keyof SweepFile): T {
+  return structuredClone(SWEEP_CONFIG.find((f) => f.key === key)!.default) as T;
+}
+
+/**
+ * A complete SweepConfig from a (partial) sweep config: the object is validated like a
+ * `--config` file (unknown keys with a suggestion, types naming the key), plugins are
+ * loaded (paths relative to `cwd`, made absolute), every missing key gets the default
+ * `bench` uses, `methods` are expanded (`paper`, `all`), and the model and its options
+ * are checked. `bench` builds its configuration with this, so the defaults are the CLI's.
+ */
+export async function resolveSweepConfig(config: SweepFile, opts: { cwd?: string; where?: string } = {}): Promise<SweepConfig> {
+  const f = checkSweepFile(config, opts.where ?? "sweep config");
+  const plugins = await loadPlugins(f.plugins ?? [], opts.cwd);
+  const cfg: SweepConfig = {
+    dataset: f.dataset ?? sweepDefault<string>("dataset"),
+    model: f.model ?? sweepDefault<string>("model"),
+    methods: expandMethods(f.methods ?? sweepDefault<string[]>("methods"), methodNames()),
+    seeds: f.seeds ?? checkSeeds(sweepDefault<number>("seeds"), "seeds"),
+    train: f.train ?? {},
+    grid: f.grid ?? {},
+    gridMethods: f.gridMethods ?? sweepDefault("gridMethods"),
+    modelOptions: f.modelOptions ?? {},
+    // A linear model needs a larger step than the deep models (documented in the README).
+    overrides: f.overrides ?? sweepDefault("overrides"),
+    jobs: f.jobs ?? availableParallelism(),
+    out: f.out ?? sweepDefault<string>("out"),
+    plugins,
+  };
+  try {
+    getArchitecture(cfg.model);
+  } catch (e) {
+    throw new Error(`--model: ${(e as Error).message}`, { cause: e });
+  }
+  checkArchOptions(cfg.model, parseModelOptions(cfg.modelOptions ?? {}), { strict: true });
+  return cfg;
 }

@@ -1,24 +1,106 @@
 /**
- * The schema of `train` options: every key of TrainOptions (src/train/run.ts) with its
- * command-line flag, type, range, default and description, in one place. `mtlcraft
- * train` builds its flags from it, runTraining validates against it, and `bench`
- * checks `--set` / `--grid` / config `train` keys against it.
+ * The schema of `train` options: every key of TrainOptions with its command-line flag,
+ * type, range, default and description, in one place. `mtlcraft train` builds its flags
+ * from it (so the CLI's defaults are these), runTraining validates against it and fills
+ * in the defaults (resolveTrainOptions), `bench` checks `--set` / `--grid` / config
+ * `train` keys against it, and schemas/train-options.schema.json is generated from it.
  */
-import type { TrainOptions } from "../train/run.ts";
+import type { MethodEntry } from "../balance/types.ts";
+import { checkMethodEntry } from "../balance/registry.ts";
+import type { DatasetSpec } from "../data/spec.ts";
+import type { Device } from "../engine/ort.ts";
+import { checkModelEntry, type ModelEntry } from "../model/registry.ts";
+import type { GradScope } from "../train/step.ts";
 import { checkKeys, checkValue, parseValue, SEED_LIMIT, type FieldSpec, type Scalar } from "./schema.ts";
 import { unknownKeyMessage } from "../util/suggest.ts";
 
+/**
+ * Options of one training run (runTraining / buildRun). Only `dataset` is required; every
+ * other key has the default the `train` command uses (see TRAIN_DEFAULTS and TRAIN_OPTIONS).
+ * Relative paths are resolved against the current working directory.
+ */
+export interface TrainOptions {
+  /** A built-in name (kuairand, wechat with `source`), a spec .json path, or a spec object. */
+  dataset: string | DatasetSpec;
+  /** Raw files directory (wechat; overrides a spec's dataDir). */
+  source?: string;
+  /** Dataset cache root (default `.cache/datasets`, in the current directory). */
+  cacheDir?: string;
+  /** Architecture: a registered name (default "ple") or an entry object (see registerArchitecture). */
+  model?: string | ModelEntry;
+  /** Architecture options (strings from the command line are parsed: "128,64" -> [128, 64]). */
+  modelOptions?: Record<string, unknown>;
+  /** Balancing method: a registered name or alias (default "gradcraft") or an entry object. */
+  method?: string | MethodEntry;
+  /** Method options (checked against the method's defaults; strings are coerced). */
+  methodOptions?: Record<string, unknown>;
+  /** Random seed, 0 <= seed < 2^32 (default 1). */
+  seed?: number;
+  /** Maximum epochs (default 10). */
+  epochs?: number;
+  /** Stop after this many steps, 0 = no limit (default 0). */
+  maxSteps?: number;
+  /** Training batch size (default 4096). */
+  batchSize?: number;
+  /** Adam learning rate (default 5e-4). */
+  lr?: number;
+  /** L2 on weights and on the embedding rows used (default 1e-5). */
+  l2?: number;
+  /** Embedding size (default 16). */
+  embDim?: number;
+  /** Dropout rate in train mode (default 0.2). */
+  dropout?: number;
+  /** Parameters the method balances (default "shared"). */
+  scope?: GradScope;
+  /** Validate every N steps, 0 = every epoch (default 0). */
+  evalEvery?: number;
+  /** Evaluation batch size (default 8192). */
+  evalBatchSize?: number;
+  /** Early-stopping patience in evaluations, 0 = off (default 2). */
+  patience?: number;
+  /** Minimum mean validation AUC improvement (default 1e-4). */
+  minDelta?: number;
+  /** Record balancing diagnostics every N steps (default 10). */
+  diagEvery?: number;
+  /** Cap on validation rows during training, 0 = all (default 0). */
+  maxEvalRows?: number;
+  /** Result JSON path (diagnostics go beside it as .diag.jsonl). */
+  out?: string;
+  /** Checkpoint directory; an existing checkpoint there is resumed. */
+  checkpoint?: string;
+  /** Also checkpoint every N steps (default 0). */
+  checkpointEvery?: number;
+  /** Stop after N steps in this process, as if interrupted (resume tests). */
+  interruptAfter?: number;
+  /** Progress display (default "none"; the CLI's default is "bar" on a terminal). */
+  progress?: "bar" | "json" | "none";
+  /** Engine intra-op threads (default: every core; `bench` runs 1 per worker). */
+  threads?: number;
+  /** Execution provider: "cpu" (default) or "cuda" (needs onnxruntime-node's CUDA binaries). */
+  device?: Device;
+}
+
+/** The keys of TrainOptions that have a default. */
+export type DefaultedTrainKey =
+  | "cacheDir" | "model" | "method" | "seed" | "epochs" | "maxSteps" | "batchSize" | "lr" | "l2" | "embDim" | "dropout" | "scope"
+  | "evalEvery" | "evalBatchSize" | "patience" | "minDelta" | "diagEvery" | "maxEvalRows" | "checkpointEvery" | "progress" | "device";
+
+/** TrainOptions with every default filled in (what resolveTrainOptions returns). */
+export type ResolvedTrainOptions = TrainOptions & Required<Pick<TrainOptions, DefaultedTrainKey>>;
+
 export interface TrainField extends FieldSpec {
+  /** The TrainOptions key (or, for a method-option shortcut, the method option's name). */
+  readonly key: keyof TrainOptions | "tau" | "eps";
   /** A command-line shortcut for `--method-opt <key>=v` (not a TrainOptions key). */
   readonly methodOption?: true;
 }
 
 export const TRAIN_OPTIONS: readonly TrainField[] = [
-  { key: "dataset", flag: "dataset", arg: "<name>", type: "string", required: true, description: "kuairand, wechat or a spec .json" },
+  { key: "dataset", flag: "dataset", arg: "<name>", type: "string", required: true, description: "kuairand, wechat or a spec .json (the library also takes a spec object)" },
   { key: "source", flag: "source", arg: "<dir>", type: "string", description: "raw files directory (wechat)" },
   { key: "cacheDir", flag: "cache-dir", arg: "<dir>", type: "string", default: ".cache/datasets", description: "dataset cache root" },
-  { key: "model", flag: "model", arg: "<arch>", type: "string", default: "ple", required: true, description: "architecture" },
-  { key: "method", flag: "method", arg: "<name>", type: "string", default: "gradcraft", required: true, description: "balancing method (see `mtlcraft methods`)" },
+  { key: "model", flag: "model", arg: "<arch>", type: "string", default: "ple", required: true, description: "architecture (see `mtlcraft models`; the library also takes an entry object)" },
+  { key: "method", flag: "method", arg: "<name>", type: "string", default: "gradcraft", required: true, description: "balancing method (see `mtlcraft methods`; the library also takes an entry object)" },
   { key: "seed", flag: "seed", arg: "<n>", type: "int", min: 0, below: SEED_LIMIT, default: 1, required: true, description: "random seed (0 <= seed < 2^32)" },
   { key: "epochs", flag: "epochs", arg: "<n>", type: "int", min: 1, default: 10, required: true, description: "maximum epochs" },
   { key: "maxSteps", flag: "max-steps", arg: "<n>", type: "int", min: 0, default: 0, description: "stop after N steps (0 = no limit)" },
@@ -47,7 +129,7 @@ export const TRAIN_OPTIONS: readonly TrainField[] = [
   { key: "device", flag: "device", arg: "<device>", type: "choice", choices: ["cpu", "cuda"], default: "cpu", description: "execution provider; cuda needs onnxruntime-node's CUDA binaries (see README)" },
 ];
 
-const BY_KEY = new Map(TRAIN_OPTIONS.map((f) => [f.key, f]));
+const BY_KEY = new Map<string, TrainField>(TRAIN_OPTIONS.map((f) => [f.key, f]));
 const BY_FLAG = new Map(TRAIN_OPTIONS.filter((f) => f.flag).map((f) => [f.flag!, f]));
 /** TrainOptions keys (the library's option names). */
 export const TRAIN_KEYS: readonly string[] = TRAIN_OPTIONS.filter((f) => !f.methodOption).map((f) => f.key);
@@ -106,9 +188,13 @@ export function checkJobValue(flag: string, v: unknown, where: string): Scalar |
   return checkValue(f, v, where) as Scalar;
 }
 
+const isPlainObject = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v);
+
 /**
  * Validates library TrainOptions: unknown keys (with a suggestion), missing required
- * keys, types and ranges (seeds in [0, 2^32)). Throws an Error naming the key.
+ * keys (only `dataset`: the others have defaults), types and ranges (seeds in [0, 2^32)).
+ * `model` and `method` may be entry objects, `dataset` a spec object. Throws an Error
+ * naming the key.
  */
 export function validateTrainOptions(o: TrainOptions): void {
   if (o === null || typeof o !== "object" || Array.isArray(o)) throw new Error("train options must be an object");
@@ -117,16 +203,36 @@ export function validateTrainOptions(o: TrainOptions): void {
     const f = BY_KEY.get(key)!;
     const v = (o as unknown as Record<string, unknown>)[key];
     if (v === undefined) {
-      if (f.required) throw new Error(`train option ${key} is required`);
+      if (f.required && f.default === undefined) throw new Error(`train option ${key} is required`);
       continue;
     }
+    if (key === "method" && typeof v === "object") {
+      checkMethodEntry(v);
+      continue;
+    }
+    if (key === "model" && typeof v === "object") {
+      checkModelEntry(v);
+      continue;
+    }
+    if (key === "dataset" && isPlainObject(v)) continue; // a spec object: checked by the data layer (validateSpec)
     checkValue(f, v, `train option ${key}`);
   }
 }
 
-/** Defaults of the TrainOptions keys that have one (for the CLI and a later JSON Schema). */
+/** Defaults of the TrainOptions keys that have one (the CLI's defaults too). */
 export function trainDefaults(): Partial<Record<string, Scalar>> {
   const out: Partial<Record<string, Scalar>> = {};
   for (const f of TRAIN_OPTIONS) if (f.default !== undefined && !f.methodOption) out[f.key] = f.default;
   return out;
+}
+
+/** The defaults of TrainOptions, typed (from TRAIN_OPTIONS; `progress` is the library's "none"). */
+export const TRAIN_DEFAULTS: Readonly<Pick<ResolvedTrainOptions, DefaultedTrainKey>> = Object.freeze(trainDefaults() as unknown as Pick<ResolvedTrainOptions, DefaultedTrainKey>);
+
+/** Validates `o` (see validateTrainOptions) and returns a copy with every default filled in. */
+export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
+  validateTrainOptions(o);
+  const out: Record<string, unknown> = { ...o };
+  for (const [k, v] of Object.entries(TRAIN_DEFAULTS)) if (out[k] === undefined) out[k] = v;
+  return out as unknown as ResolvedTrainOptions;
 }

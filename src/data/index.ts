@@ -6,11 +6,26 @@ import { openPrepared, type ReaderOptions } from "./reader.ts";
 
 export * from "./types.ts";
 export { DataError } from "./errors.ts";
-export { validateSpec, type DatasetSpec, type TaskSpec, type SplitSpec, type JoinSpec, type ColumnRef, type NumericRef } from "./spec.ts";
+export {
+  validateSpec,
+  SPEC_SCHEMA,
+  splitHashSql,
+  splitThresholds,
+  type DatasetSpec,
+  type TaskSpec,
+  type SplitSpec,
+  type JoinSpec,
+  type ColumnRef,
+  type CategoricalRef,
+  type NumericRef,
+  type DenseRef,
+  type CsvOptions,
+} from "./spec.ts";
+export { renderSpecReference, SPEC_REFERENCE_PATH } from "./spec-reference.ts";
 export { BUILTIN_DATASETS, bundledDataDir, kuairandSpec, wechatSpec, resolveSpec, loadSpecFile } from "./builtin.ts";
 export { prepareDataset, datasetHash, removeStaleTemps, DEFAULT_CACHE_DIR, type Manifest, type PrepareOptions, type PrepareResult } from "./prepare.ts";
 export { openPrepared, mixSeed, type ReaderOptions } from "./reader.ts";
-export { verifyPrepared, scanCsv, type VerifyMode, type CsvInfo } from "./integrity.ts";
+export { verifyPrepared, scanCsv, type VerifyMode, type CsvInfo, type CsvScanOptions } from "./integrity.ts";
 export { compileExpr, ALLOWED_FUNCTIONS } from "./expr.ts";
 export { inspectDataset, summarizeDataset, formatSummary, summarize, type DatasetSummary, type SplitSummary } from "./inspect.ts";
 

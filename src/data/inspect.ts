@@ -18,7 +18,9 @@ export interface DatasetSummary {
   name: string;
   dir: string;
   hash: string;
-  fields: { name: string; vocabSize: number }[];
+  fields: { name: string; vocabSize: number; multi?: { maxLen: number; pooling: "mean" | "sum" } }[];
+  /** Dense inputs with their train statistics. */
+  dense: { name: string; log1p: boolean; mean: number; std: number }[];
   tasks: string[];
   thresholds: Record<string, number>;
   groupColumn: string;
@@ -33,7 +35,8 @@ export function summarize(manifest: Manifest, dir = ""): DatasetSummary {
     name: manifest.name,
     dir,
     hash: manifest.hash,
-    fields: manifest.fields.map((f) => ({ name: f.name, vocabSize: f.vocabSize })),
+    fields: manifest.fields.map((f) => ({ name: f.name, vocabSize: f.vocabSize, ...(f.multi ? { multi: { ...f.multi } } : {}) })),
+    dense: (manifest.dense ?? []).map((d) => ({ ...d })),
     tasks: manifest.tasks.map((t) => t.name),
     thresholds: { ...manifest.thresholds },
     groupColumn: manifest.groupColumn,
@@ -76,7 +79,8 @@ export function formatSummary(summaryOrManifest: DatasetSummary | Manifest, dir 
   const s = "splits" in summaryOrManifest ? summaryOrManifest : summarize(summaryOrManifest, dir);
   const lines: string[] = [];
   lines.push(`dataset ${s.name}${s.dir ? `  (${s.dir})` : ""}`);
-  lines.push(`fields (${s.fields.length}): ${s.fields.map((f) => `${f.name}[${f.vocabSize}]`).join(" ")}`);
+  lines.push(`fields (${s.fields.length}): ${s.fields.map((f) => `${f.name}[${f.vocabSize}${f.multi ? `; up to ${f.multi.maxLen}, ${f.multi.pooling}` : ""}]`).join(" ")}`);
+  if (s.dense?.length) lines.push(`dense inputs (${s.dense.length}): ${s.dense.map((d) => `${d.name}${d.log1p ? " (log1p)" : ""} mean ${d.mean.toPrecision(4)} std ${d.std.toPrecision(4)}`).join(", ")}`);
   const th = Object.entries(s.thresholds);
   if (th.length) lines.push(`thresholds (train): ${th.map(([k, v]) => `${k} > ${v}`).join(", ")}`);
   const groups = s.groupColumn ? `group column ${s.groupColumn}: ${s.numGroups} groups` : "no group column (GAUC over one group)";

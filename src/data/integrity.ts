@@ -5,13 +5,15 @@
  *   decompressed by node:zlib, which checks every member's CRC32 and ISIZE trailer and fails on a
  *   stream that stops early (also when the cut falls exactly on a line boundary: the deflate end
  *   block and the 8-byte trailer are then missing). The decompressed text is parsed as RFC 4180
- *   CSV (delimiter taken from the header: the most frequent of , TAB ; |; double-quote quoting
- *   with "" escapes; CR LF or LF line ends; blank lines skipped, as DuckDB does) to give clear
- *   errors for empty files, header-only files, ragged rows and unterminated quotes, and to count
- *   the data rows of each file.
+ *   CSV (delimiter given, or taken from the first line: the most frequent of , TAB ; |; quoting
+ *   with the given quote character, default ", doubled inside quotes; CR LF or LF line ends; blank
+ *   lines skipped, as DuckDB does) to give clear errors for empty files, header-only files, ragged
+ *   rows and unterminated quotes, and to count the data rows of each file. A file without a header
+ *   row (`header: false`) has its column names given, and its first line is a data row.
  * - `verifyPrepared` checks a prepared cache folder against its manifest: every column file must
- *   have the size rows x width and the CRC32 recorded when it was written, labels must be 0/1 and
- *   ids must lie inside their vocabulary.
+ *   have the size rows x width and the CRC32 recorded when it was written, labels must be 0/1,
+ *   ids must lie inside their vocabulary (a multi-valued field's rows: a first id >= 0, then ids
+ *   or -1 padding, padding only at the end) and dense values must be finite.
  */
 import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -22,16 +24,27 @@ import type { Manifest } from "./prepare.ts";
 import type { SplitName } from "./types.ts";
 
 export interface CsvInfo {
-  /** Header names, unquoted. */
+  /** Header names, unquoted (the given names for a file without a header row). */
   columns: string[];
-  /** Field delimiter found in the header (',' when the header has a single column). */
+  /** Field delimiter: the given one, or the one found in the first line (',' when it has a single column). */
   delimiter: string;
-  /** Data rows (records after the header, blank lines not counted). */
+  /** Data rows (records after the header, or every record without one; blank lines not counted). */
   rows: number;
 }
 
+/** How scanCsv reads a file (defaults: a header row, delimiter detected, double quotes). */
+export interface CsvScanOptions {
+  /** The first line is a header (default true). */
+  header?: boolean;
+  /** Column names of a file without a header (required when header is false). */
+  columns?: readonly string[];
+  /** One-byte delimiter (default: detected from the first line). */
+  delimiter?: string;
+  /** One-byte quote character (default '"'). */
+  quote?: string;
+}
+
 const DELIMS = [",", "\t", ";", "|"];
-const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -48,7 +61,7 @@ export function isParquet(file: string): boolean {
 }
 
 /** Splits one record's bytes into unquoted fields (used for the header only). */
-function splitRecord(bytes: Uint8Array, delim: number): string[] {
+function splitRecord(bytes: Uint8Array, delim: number, QUOTE: number): string[] {
   const out: string[] = [];
   let cur: number[] = [];
   let inQ = false;
@@ -78,6 +91,8 @@ function splitRecord(bytes: Uint8Array, delim: number): string[] {
 /** Streaming RFC 4180 record scanner; the delimiter is fixed once the header is complete. */
 class CsvScanner {
   private delim = -1;
+  private readonly quote: number;
+  private readonly hasHeader: boolean;
   private header: number[] = [];
   private headerDone = false;
   private headerInQ = false;
@@ -96,7 +111,20 @@ class CsvScanner {
   private bomChecked = false;
   private bom: number[] = [];
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly opts: CsvScanOptions = {},
+  ) {
+    this.quote = (opts.quote ?? '"').charCodeAt(0);
+    this.hasHeader = opts.header ?? true;
+    if (!this.hasHeader && !opts.columns?.length) throw new Error("scanCsv: a file without a header needs its column names");
+    for (const [k, v] of [
+      ["delimiter", opts.delimiter],
+      ["quote", opts.quote],
+    ] as const) {
+      if (v !== undefined && (v.length !== 1 || v.charCodeAt(0) > 0x7f)) throw new DataError(`${file}: the CSV ${k} must be one ASCII character, got ${JSON.stringify(v)}`, { file });
+    }
+  }
 
   push(chunk: Uint8Array): void {
     let i = 0;
@@ -119,7 +147,7 @@ class CsvScanner {
         continue;
       }
       this.prevCR = false;
-      if (b === QUOTE) this.headerInQ = !this.headerInQ;
+      if (b === this.quote) this.headerInQ = !this.headerInQ;
       if ((b === LF || b === CR) && !this.headerInQ) {
         this.prevCR = b === CR;
         this.line++;
@@ -131,8 +159,14 @@ class CsvScanner {
       this.header.push(b);
       if (this.header.length > 16 << 20) throw new DataError(`${this.file}: the header line is longer than 16 MiB (is this a CSV file?)`, { file: this.file });
     }
+    this.records(chunk, i);
+  }
+
+  /** The record state machine over data bytes (after the header). */
+  private records(chunk: Uint8Array, from: number): void {
     const d = this.delim;
-    for (; i < chunk.length; i++) {
+    const QUOTE = this.quote;
+    for (let i = from; i < chunk.length; i++) {
       const b = chunk[i] as number;
       if (this.prevCR) {
         this.prevCR = false;
@@ -175,25 +209,44 @@ class CsvScanner {
 
   private finishHeader(): void {
     const h = Uint8Array.from(this.header);
-    const counts = DELIMS.map((c) => {
-      const code = c.charCodeAt(0);
-      let n = 0;
-      let inQ = false;
-      for (const b of h) {
-        if (b === QUOTE) inQ = !inQ;
-        else if (b === code && !inQ) n++;
-      }
-      return n;
-    });
-    let best = 0;
-    for (let k = 1; k < DELIMS.length; k++) if ((counts[k] as number) > (counts[best] as number)) best = k;
-    this.delimiter = DELIMS[best] as string;
-    this.delim = (counts[best] as number) > 0 ? this.delimiter.charCodeAt(0) : -1;
-    this.columns = splitRecord(h, this.delim);
-    this.nCols = this.columns.length;
+    const QUOTE = this.quote;
+    if (this.opts.delimiter !== undefined) {
+      this.delimiter = this.opts.delimiter;
+      this.delim = this.delimiter.charCodeAt(0);
+    } else {
+      const counts = DELIMS.map((c) => {
+        const code = c.charCodeAt(0);
+        let n = 0;
+        let inQ = false;
+        for (const b of h) {
+          if (b === QUOTE) inQ = !inQ;
+          else if (b === code && !inQ) n++;
+        }
+        return n;
+      });
+      let best = 0;
+      for (let k = 1; k < DELIMS.length; k++) if ((counts[k] as number) > (counts[best] as number)) best = k;
+      this.delimiter = DELIMS[best] as string;
+      this.delim = (counts[best] as number) > 0 ? this.delimiter.charCodeAt(0) : -1;
+    }
     this.headerDone = true;
     this.header = [];
-    this.recLine = this.line;
+    if (this.hasHeader) {
+      this.columns = splitRecord(h, this.delim, QUOTE);
+      this.nCols = this.columns.length;
+      this.recLine = this.line;
+      return;
+    }
+    // no header: the first line is the first data row; run it through the record scanner
+    this.columns = [...(this.opts.columns ?? [])];
+    this.nCols = this.columns.length;
+    const after = this.line;
+    this.line = 1;
+    this.recLine = 1;
+    this.records(h, 0);
+    this.endRecord();
+    this.line = after;
+    this.recLine = after;
   }
 
   private endRecord(): void {
@@ -201,10 +254,10 @@ class CsvScanner {
       this.rows++;
       if (this.fields !== this.nCols) {
         const text = Buffer.from(this.snippet).toString("utf8") + (this.recLen > this.snippet.length ? "..." : "");
-        throw new DataError(
-          `${this.file}: ragged row ${this.rows} (line ${this.recLine}) has ${this.fields} fields but the header has ${this.nCols} (${delimName(this.delimiter)}-separated): ${JSON.stringify(text)}`,
-          { file: this.file },
-        );
+        const want = this.hasHeader ? `the header has ${this.nCols}` : `csv.columns names ${this.nCols}`;
+        throw new DataError(`${this.file}: ragged row ${this.rows} (line ${this.recLine}) has ${this.fields} fields but ${want} (${delimName(this.delimiter)}-separated): ${JSON.stringify(text)}`, {
+          file: this.file,
+        });
       }
     }
     this.fields = 1;
@@ -219,13 +272,16 @@ class CsvScanner {
       this.bytes(Uint8Array.from(this.bom), 0);
     }
     if (!this.headerDone) {
-      if (this.headerInQ) throw new DataError(`${this.file}: the header has an unterminated quote`, { file: this.file });
+      if (this.headerInQ) throw new DataError(`${this.file}: the ${this.hasHeader ? "header" : "first line"} has an unterminated quote`, { file: this.file });
       if (this.header.length === 0) throw new DataError(`${this.file} is empty (no header, no rows)`, { file: this.file, rows: 0 });
       this.finishHeader();
     }
     if (this.state === 2) throw new DataError(`${this.file}: a quoted field opened in row ${this.rows + 1} (line ${this.recLine}) is never closed`, { file: this.file });
     this.endRecord();
-    if (this.rows === 0) throw new DataError(`${this.file} has a header (${this.columns.join(", ")}) but no data rows`, { file: this.file, rows: 0 });
+    if (this.rows === 0) {
+      if (!this.hasHeader) throw new DataError(`${this.file} has no data rows`, { file: this.file, rows: 0 });
+      throw new DataError(`${this.file} has a header (${this.columns.join(", ")}) but no data rows`, { file: this.file, rows: 0 });
+    }
     return { columns: this.columns, delimiter: this.delimiter, rows: this.rows };
   }
 }
@@ -250,10 +306,10 @@ function gzipError(file: string, e: unknown, produced: number): DataError {
  * Reads a CSV / CSV.gz file once: verifies the gzip stream, checks the CSV structure and counts
  * the data rows. Throws a DataError naming the file (and row) on any problem.
  */
-export async function scanCsv(file: string): Promise<CsvInfo> {
+export async function scanCsv(file: string, opts: CsvScanOptions = {}): Promise<CsvInfo> {
   if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
   if (statSync(file).size === 0) throw new DataError(`${file} is empty (0 bytes)`, { file, rows: 0 });
-  const scanner = new CsvScanner(file);
+  const scanner = new CsvScanner(file, opts);
   let produced = 0;
   // The scanner's own error is kept: pipeline may report the resulting abort of the gunzip stream instead.
   let scanError: unknown = null;
@@ -288,12 +344,37 @@ export interface CacheFile {
   crc32: number;
 }
 
-/** The column files of a prepared split: path relative to the dataset folder, element width, value bound. */
-export function splitFiles(manifest: Pick<Manifest, "fields" | "tasks" | "numGroups">, split: SplitName): { rel: string; width: 1 | 4; max: number; what: string }[] {
-  const out: { rel: string; width: 1 | 4; max: number; what: string }[] = [];
-  manifest.fields.forEach((f, i) => out.push({ rel: `${split}/field_${i}.i32`, width: 4, max: f.vocabSize - 1, what: `ids of field "${f.name}" (vocabulary size ${f.vocabSize})` }));
-  manifest.tasks.forEach((t, k) => out.push({ rel: `${split}/label_${k}.u8`, width: 1, max: 1, what: `labels of task "${t.name}" (must be 0 or 1)` }));
-  out.push({ rel: `${split}/group.i32`, width: 4, max: manifest.numGroups, what: `group ids (0..${manifest.numGroups})` });
+/** One column file of a prepared split: path relative to the dataset folder, bytes per row, what it holds and its value bound. */
+export interface SplitFile {
+  rel: string;
+  /** Bytes per row. */
+  width: number;
+  /** u8 labels, i32 ids (one per row), ids of a multi-valued field (`perRow` per row, -1 padded), f32 dense values. */
+  type: "u8" | "i32" | "ids" | "f32";
+  /** Largest valid value (u8, i32, ids). */
+  max: number;
+  /** Values per row (ids). */
+  perRow: number;
+  what: string;
+}
+
+/** The column files of a prepared split. */
+export function splitFiles(manifest: Pick<Manifest, "fields" | "tasks" | "numGroups" | "dense">, split: SplitName): SplitFile[] {
+  const out: SplitFile[] = [];
+  manifest.fields.forEach((f, i) => {
+    const L = f.multi?.maxLen ?? 1;
+    out.push({
+      rel: `${split}/field_${i}.i32`,
+      width: 4 * L,
+      type: f.multi ? "ids" : "i32",
+      max: f.vocabSize - 1,
+      perRow: L,
+      what: f.multi ? `ids of multi-valued field "${f.name}" (vocabulary size ${f.vocabSize}, ${L} per row: ids first, then -1 padding)` : `ids of field "${f.name}" (vocabulary size ${f.vocabSize})`,
+    });
+  });
+  manifest.tasks.forEach((t, k) => out.push({ rel: `${split}/label_${k}.u8`, width: 1, type: "u8", max: 1, perRow: 1, what: `labels of task "${t.name}" (must be 0 or 1)` }));
+  out.push({ rel: `${split}/group.i32`, width: 4, type: "i32", max: manifest.numGroups, perRow: 1, what: `group ids (0..${manifest.numGroups})` });
+  (manifest.dense ?? []).forEach((d, j) => out.push({ rel: `${split}/dense_${j}.f32`, width: 4, type: "f32", max: Infinity, perRow: 1, what: `values of dense input "${d.name}" (must be finite)` }));
   return out;
 }
 
@@ -302,7 +383,8 @@ export type VerifyMode = "full" | "size" | "none";
 /**
  * Checks a prepared folder against its manifest. "size": every column file exists with
  * rows x width bytes. "full" (default) also recomputes each file's CRC32 against the manifest and
- * checks every value (labels 0/1, ids inside the vocabulary, group ids <= numGroups).
+ * checks every value (labels 0/1, ids inside the vocabulary, multi-valued rows well formed,
+ * group ids <= numGroups, dense values finite).
  */
 export function verifyPrepared(dir: string, manifest: Manifest, mode: VerifyMode = "full"): void {
   if (mode === "none") return;
@@ -323,19 +405,30 @@ export function verifyPrepared(dir: string, manifest: Manifest, mode: VerifyMode
       const fd = openSync(path, "r");
       let crc = 0;
       let pos = 0;
+      let padded = false;
       try {
         while (pos < size) {
           const n = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
           if (n <= 0) throw corrupt(f.rel, `could not be read past byte ${pos}`);
           const part = buf.subarray(0, n);
           crc = crc32(part, crc);
-          if (f.width === 1) {
+          if (f.type === "u8") {
             for (let r = 0; r < n; r++) if ((part[r] as number) > f.max) throw corrupt(f.rel, `row ${pos + r} holds ${part[r]}, outside the ${f.what}`);
+          } else if (f.type === "f32") {
+            const v = new Float32Array(buf.buffer, 0, n >> 2);
+            for (let r = 0; r < v.length; r++) if (!Number.isFinite(v[r] as number)) throw corrupt(f.rel, `row ${(pos >> 2) + r} holds ${v[r]}, outside the ${f.what}`);
           } else {
             const v = new Int32Array(buf.buffer, 0, n >> 2);
+            const L = f.perRow;
             for (let r = 0; r < v.length; r++) {
               const x = v[r] as number;
-              if (x < 0 || x > f.max) throw corrupt(f.rel, `row ${(pos >> 2) + r} holds ${x}, outside the ${f.what}`);
+              const e = (pos >> 2) + r;
+              const k = e % L;
+              if (k === 0) padded = false;
+              const where = f.type === "ids" ? `row ${Math.floor(e / L)} position ${k}` : `row ${e}`;
+              if (x === -1 && f.type === "ids" && k > 0) padded = true;
+              else if (x < 0 || x > f.max) throw corrupt(f.rel, `${where} holds ${x}, outside the ${f.what}`);
+              else if (padded) throw corrupt(f.rel, `${where} holds ${x} after -1 padding, outside the ${f.what}`);
             }
           }
           pos += n;
@@ -370,7 +463,8 @@ export function loadManifest(dir: string): Manifest {
     !okRows(o.rows.val) ||
     !okRows(o.rows.test) ||
     !okRows(o.numGroups) ||
-    o.fields.some((f) => !f || !(Number.isInteger(f.vocabSize) && f.vocabSize >= 1))
+    o.fields.some((f) => !f || !(Number.isInteger(f.vocabSize) && f.vocabSize >= 1) || (f.multi !== undefined && !(Number.isInteger(f.multi.maxLen) && f.multi.maxLen >= 1))) ||
+    (o.dense !== undefined && (!Array.isArray(o.dense) || o.dense.some((d) => !d || typeof d.name !== "string")))
   ) {
     throw new DataError(`prepared dataset ${dir}: manifest.json is not a valid mtlcraft dataset manifest; delete the folder and prepare again`, { file: p });
   }

@@ -4,7 +4,10 @@
  *
  * Cache layout (`<cacheDir>/<name>-<hash16>/`):
  *   manifest.json                  see `Manifest`
- *   <split>/field_<i>.i32          int32 little-endian ids, one per row (field i of manifest.fields)
+ *   <split>/field_<i>.i32          int32 little-endian ids of field i of manifest.fields: one per row, or for a
+ *                                  multi-valued field maxLen per row (row-major; the row's item ids first,
+ *                                  then -1 padding; at least one id per row, 0 for a NULL or empty list)
+ *   <split>/dense_<j>.f32          float32 little-endian standardised values of dense input j, one per row
  *   <split>/label_<t>.u8           uint8 0/1 labels (task t of manifest.tasks)
  *   <split>/group.i32              int32 group ids (GAUC); 1..numGroups, 0 when the group value is NULL
  * Rows keep the log's order within each split. The work happens in a temporary folder
@@ -23,21 +26,36 @@ import { crc32 } from "node:zlib";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SplitName } from "./types.ts";
 import { DataError } from "./errors.ts";
-import { fieldDefs, quoteIdent, quoteStr, type DatasetSpec, type FieldDef, type TaskSpec } from "./spec.ts";
+import { denseDefs, fieldDefs, quoteIdent, quoteStr, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type FieldDef, type TaskSpec } from "./spec.ts";
 import { resolveSpec } from "./builtin.ts";
 import { compileExpr } from "./expr.ts";
 import { isParquet, loadManifest, scanCsv, verifyPrepared, type CacheFile, type CsvInfo } from "./integrity.ts";
 
-/** 2: manifest gains per-file checksums (`files`) and per-input row counts. */
-export const FORMAT_VERSION = 2;
+/**
+ * 2: manifest gains per-file checksums (`files`) and per-input row counts.
+ * 3: multi-valued fields, dense inputs, point-mass buckets, the md5 split hash, CSV options.
+ */
+export const FORMAT_VERSION = 3;
 export const SPLITS: readonly SplitName[] = ["train", "val", "test"];
 
 export interface ManifestField {
   name: string;
   kind: "categorical" | "numeric";
   vocabSize: number;
-  /** Quantile bucket boundaries (numeric fields). */
+  /** Quantile bucket boundaries of the values that are not point masses (numeric fields). */
   boundaries?: number[];
+  /** Values with a bucket of their own, ids 1..k in this order (numeric fields). */
+  pointMasses?: number[];
+  /** Multi-valued field: ids per row (the file holds maxLen ids per row, -1 padded) and their pooling. */
+  multi?: { maxLen: number; pooling: "mean" | "sum" };
+}
+
+/** A dense input: stored as (f(x) - mean) / std with f = log1p or the identity; statistics fitted on train. */
+export interface ManifestDense {
+  name: string;
+  log1p: boolean;
+  mean: number;
+  std: number;
 }
 
 export interface ManifestTask {
@@ -59,6 +77,8 @@ export interface Manifest {
   /** Every column file (path relative to the folder) with its size and CRC32, checked when the cache is opened. */
   files?: Record<string, CacheFile>;
   fields: ManifestField[];
+  /** Dense inputs (absent in caches without any). */
+  dense?: ManifestDense[];
   tasks: ManifestTask[];
   thresholds: Record<string, number>;
   groupColumn: string;
@@ -66,6 +86,8 @@ export interface Manifest {
   rows: Record<SplitName, number>;
   /** Log rows outside every split (e.g. dates outside the ranges). */
   droppedRows: number;
+  /** Hash split (fraction, or files with valFraction): train when h < t1, val when h < t2 (see splitHashSql). */
+  splitThresholds?: [number, number];
   labelRates: Record<SplitName, Record<string, number>>;
   users: Record<SplitName, number> | null;
   items: Record<SplitName, number> | null;
@@ -293,19 +315,55 @@ interface InputInfo {
   csv: CsvInfo | null;
 }
 
-function readerSql(files: string[], info: Map<string, InputInfo>): string {
+/** CSV options as given, with their defaults filled in (the delimiter stays open: the scan detects it). */
+interface CsvResolved {
+  header: boolean;
+  columns: string[] | null;
+  delimiter: string | null;
+  quote: string;
+  nullStrings: string[];
+  trim: boolean;
+}
+
+function resolveCsv(o: CsvOptions | undefined): CsvResolved {
+  return {
+    header: o?.header ?? true,
+    columns: o?.columns ?? null,
+    delimiter: o?.delimiter ?? null,
+    quote: o?.quote ?? SPEC_DEFAULTS.quote,
+    nullStrings: o?.nullStrings ?? SPEC_DEFAULTS.nullStrings,
+    trim: o?.trim ?? false,
+  };
+}
+
+/**
+ * The DuckDB table function reading `files` (all Parquet, or all CSV read with the same options).
+ * Every option is passed explicitly (header, delimiter as the scan found it, quote and escape,
+ * NULL strings, and the names of a headerless file) so DuckDB's sniffer only picks the types.
+ */
+function readerSql(files: string[], info: Map<string, InputInfo>, csv: CsvResolved): string {
   const list = `[${files.map(quoteStr).join(", ")}]`;
   const pq = files.filter(isParquet);
   if (pq.length === files.length) return `read_parquet(${list}, union_by_name = true)`;
   if (pq.length > 0) throw new DataError(`cannot read Parquet and CSV files together: ${files.join(", ")}`, { file: pq[0] as string });
-  // Every CSV has a header (checked by scanCsv); pass the delimiter the scan found when the files agree.
   const delims = new Set(files.map((f) => info.get(f)?.csv?.delimiter ?? ","));
-  const delim = delims.size === 1 ? `, delim = ${quoteStr([...delims][0] as string)}` : "";
-  return `read_csv(${list}, union_by_name = true, header = true${delim})`;
+  const args = [list, `header = ${csv.header}`, `quote = ${quoteStr(csv.quote)}`, `escape = ${quoteStr(csv.quote)}`, `nullstr = [${csv.nullStrings.map(quoteStr).join(", ")}]`];
+  if (delims.size === 1) args.push(`delim = ${quoteStr([...delims][0] as string)}`);
+  if (csv.header) args.push("union_by_name = true");
+  else args.push(`names = [${(csv.columns ?? []).map(quoteStr).join(", ")}]`);
+  return `read_csv(${args.join(", ")})`;
+}
+
+/** Said after an error that a headerless file read as if it had a header would cause. */
+const HEADER_HINT = "if the file has no header row, set csv.header to false and name the columns in csv.columns (see docs/spec-reference.md)";
+
+/** Whether header names look like a data row (numbers, or text with leading spaces). */
+function looksLikeData(columns: readonly string[]): boolean {
+  return columns.some((c) => /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(c) || /^\s/.test(c));
 }
 
 /** Checks one input before DuckDB reads it: gzip integrity, CSV structure, duplicate column names, row count. */
-async function inspectInput(db: Db, file: string): Promise<InputInfo> {
+async function inspectInput(db: Db, file: string, csvOpts: CsvResolved): Promise<InputInfo> {
   if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
   let columns: string[];
   let rows: number;
@@ -315,16 +373,47 @@ async function inspectInput(db: Db, file: string): Promise<InputInfo> {
     rows = num((await db.rows(`SELECT sum(num_rows) AS n FROM parquet_file_metadata(${quoteStr(file)})`, `reading the metadata of ${file}`))[0]?.n);
     if (!(rows > 0)) throw new DataError(`${file} has no rows`, { file, rows: 0 });
   } else {
-    csv = await scanCsv(file);
+    csv = await scanCsv(file, { header: csvOpts.header, ...(csvOpts.columns ? { columns: csvOpts.columns } : {}), ...(csvOpts.delimiter ? { delimiter: csvOpts.delimiter } : {}), quote: csvOpts.quote });
     columns = csv.columns;
     rows = csv.rows;
   }
   const seen = new Set<string>();
   for (const n of columns) {
-    if (seen.has(n)) throw new DataError(`file ${file} has the column name "${n}" more than once`, { file, column: n });
+    if (seen.has(n)) {
+      const hint = csv && csvOpts.header ? ` (${HEADER_HINT})` : "";
+      throw new DataError(`file ${file} has the column name "${n}" more than once${hint}`, { file, column: n });
+    }
     seen.add(n);
   }
   return { file, columns, rows, csv };
+}
+
+/**
+ * With `trim`: every text column of `table` is trimmed and compared with the NULL strings, then a
+ * text column whose remaining values all parse as integers (or numbers) becomes BIGINT (DOUBLE).
+ * The table is rebuilt in the same row order (insertion order is preserved).
+ */
+async function cleanTable(db: Db, table: string, csv: CsvResolved, ctx: string): Promise<void> {
+  if (!csv.trim) return;
+  const types = await describe(db, table, ctx);
+  const text = [...types.entries()].filter(([c, t]) => t === "VARCHAR" && c !== "__split").map(([c]) => c);
+  if (text.length === 0) return;
+  const nulls = csv.nullStrings.map((v) => quoteStr(v.trim()));
+  const cleaned = (c: string): string => `CASE WHEN trim(${quoteIdent(c)}) IN (${nulls.join(", ")}) THEN NULL ELSE trim(${quoteIdent(c)}) END`;
+  const probe = text.flatMap((c, i) => [
+    `count(*) FILTER (WHERE v${i} IS NOT NULL AND TRY_CAST(v${i} AS BIGINT) IS NULL) AS i${i}`,
+    `count(*) FILTER (WHERE v${i} IS NOT NULL AND TRY_CAST(v${i} AS DOUBLE) IS NULL) AS d${i}`,
+    `count(v${i}) AS n${i}`,
+  ]);
+  const inner = text.map((c, i) => `${cleaned(c)} AS v${i}`).join(", ");
+  const r = (await db.rows(`SELECT ${probe.join(", ")} FROM (SELECT ${inner} FROM ${table})`, ctx))[0] ?? {};
+  const repl = text.map((c, i) => {
+    const ty = num(r[`n${i}`]) === 0 ? "VARCHAR" : num(r[`i${i}`]) === 0 ? "BIGINT" : num(r[`d${i}`]) === 0 ? "DOUBLE" : "VARCHAR";
+    return `${ty === "VARCHAR" ? cleaned(c) : `CAST(${cleaned(c)} AS ${ty})`} AS ${quoteIdent(c)}`;
+  });
+  await db.run(`CREATE TABLE ${table}__clean AS SELECT * REPLACE (${repl.join(", ")}) FROM ${table}`, ctx);
+  await db.run(`DROP TABLE ${table}`, ctx);
+  await db.run(`ALTER TABLE ${table}__clean RENAME TO ${table}`, ctx);
 }
 
 /** DuckDB must read exactly the rows the pre-read counted; a difference means it parsed the file differently. */
@@ -452,9 +541,15 @@ async function buildWith(
   progress(0, STAGES, "read");
   // ---- 0. every input is checked (gzip CRC/length, CSV structure, duplicate names) and counted before DuckDB reads it
   const info = new Map<string, InputInfo>();
+  const logCsv = resolveCsv(spec.csv);
+  const csvOf = new Map<string, CsvResolved>();
+  for (const j of spec.joins ?? []) {
+    const f = abs(baseDir, j.path);
+    if (!csvOf.has(f)) csvOf.set(f, resolveCsv(j.csv));
+  }
   for (const f of specInputs(spec, baseDir)) {
     if (info.has(f)) continue;
-    const i = await inspectInput(db, f);
+    const i = await inspectInput(db, f, csvOf.get(f) ?? logCsv);
     info.set(f, i);
     fileRows.set(f, i.rows);
     log(`read ${i.rows} rows from ${f}`);
@@ -469,7 +564,7 @@ async function buildWith(
     for (let s = 0; s < 3; s++) {
       const files = per[s] ?? [];
       if (files.length === 0) continue;
-      const sel = `SELECT *, ${s}::UTINYINT AS __split FROM ${readerSql(files, info)}`;
+      const sel = `SELECT *, ${s}::UTINYINT AS __split FROM ${readerSql(files, info, logCsv)}`;
       const ctx = `reading ${files.join(", ")}`;
       if (s === 0) await db.run(`CREATE TABLE log AS ${sel}`, ctx);
       else await db.run(`INSERT INTO log BY NAME ${sel}`, ctx);
@@ -477,9 +572,10 @@ async function buildWith(
     }
   } else {
     logFiles = listOf(spec.log).map((f) => abs(baseDir, f));
-    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql(logFiles, info)}`, `reading ${logFiles.join(", ")}`);
+    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql(logFiles, info, logCsv)}`, `reading ${logFiles.join(", ")}`);
   }
   const logDesc = logFiles.join(", ");
+  await cleanTable(db, "log", logCsv, `trimming the values of ${logDesc}`);
   const schema = await describe(db, "log", "describing the log");
   for (const c of schema.keys()) colFile.set(c, logDesc);
   const logRows = num((await db.rows(`SELECT count(*) AS n FROM log`, "counting log rows"))[0]?.n);
@@ -493,18 +589,22 @@ async function buildWith(
     const file = abs(baseDir, j.path);
     const left = typeof j.on === "string" ? j.on : j.on.left;
     const right = typeof j.on === "string" ? j.on : j.on.right;
-    const side = await describe(db, readerSql([file], info), `reading ${file}`);
-    for (const c of [right, ...j.columns]) if (!side.has(c)) throw new DataError(`column "${c}" not found in ${file} (columns: ${[...side.keys()].join(", ")})`, { file, column: c });
+    const sideCsv = csvOf.get(file) ?? resolveCsv(undefined);
+    const sideHint = (): string => (sideCsv.header && !isParquet(file) && looksLikeData(info.get(file)?.columns ?? []) ? `; ${HEADER_HINT}` : "");
+    const side = await describe(db, readerSql([file], info, sideCsv), `reading ${file}`);
+    for (const c of [right, ...j.columns]) if (!side.has(c)) throw new DataError(`column "${c}" not found in ${file} (columns: ${[...side.keys()].join(", ")})${sideHint()}`, { file, column: c });
     if (!schema.has(left)) throw new DataError(`join key column "${left}" not found in ${logDesc}`, { file: logDesc, column: left });
     const cols = j.columns.map((c) => `${quoteIdent(c)} AS ${quoteIdent((j.prefix ?? "") + c)}`).join(", ");
-    await db.run(`CREATE TABLE side_${i} AS SELECT ${quoteIdent(right)} AS __key, ${cols} FROM ${readerSql([file], info)}`, `reading ${file}`);
+    await db.run(`CREATE TABLE side_${i} AS SELECT ${quoteIdent(right)} AS __key, ${cols} FROM ${readerSql([file], info, sideCsv)}`, `reading ${file}`);
     checkRowCount(num((await db.rows(`SELECT count(*) AS n FROM side_${i}`, `counting the rows of ${file}`))[0]?.n), [file], info);
+    await cleanTable(db, `side_${i}`, sideCsv, `trimming the values of ${file}`);
+    const sideTypes = await describe(db, `side_${i}`, `reading ${file}`);
     const dup = num((await db.rows(`SELECT count(*) - count(DISTINCT __key) AS n FROM side_${i}`, `checking ${file}`))[0]?.n);
     if (dup > 0) throw new DataError(`side table ${file} has ${dup} rows with a duplicate key in column "${right}"`, { file, column: right, rows: dup });
     for (const c of j.columns) {
       const out = (j.prefix ?? "") + c;
       if (schema.has(out)) throw new DataError(`column "${out}" of ${file} clashes with a column of the log ${colFile.get(out)}; set a prefix in the join`, { file, column: out });
-      schema.set(out, side.get(c) ?? "VARCHAR");
+      schema.set(out, sideTypes.get(out) ?? "VARCHAR");
       colFile.set(out, file);
       selectSide.push(`s${i}.${quoteIdent(out)}`);
     }
@@ -514,8 +614,11 @@ async function buildWith(
   progress(1, STAGES, "validate");
 
   // ---- 3. validate columns and types
+  const logHint = logCsv.header && logFiles.some((f) => !isParquet(f) && looksLikeData(info.get(f)?.columns ?? [])) ? `; ${HEADER_HINT}` : "";
   const need = (c: string, what: string): void => {
-    if (!schema.has(c)) throw new DataError(`${what} column "${c}" not found in ${logDesc}${spec.joins?.length ? " or the joined tables" : ""} (columns: ${[...schema.keys()].join(", ")})`, { file: logDesc, column: c });
+    if (!schema.has(c)) {
+      throw new DataError(`${what} column "${c}" not found in ${logDesc}${spec.joins?.length ? " or the joined tables" : ""} (columns: ${[...schema.keys()].join(", ")})${logHint}`, { file: logDesc, column: c });
+    }
   };
   const numeric = (c: string, what: string): void => {
     need(c, what);
@@ -523,12 +626,14 @@ async function buildWith(
     if (!NUMERIC_TYPE.test(t)) throw new DataError(`${what} column "${c}" in ${colFile.get(c)} has type ${t}, expected a number (check for non-numeric values)`, { file: colFile.get(c) ?? logDesc, column: c });
   };
   const fields = fieldDefs(spec);
+  const denses = denseDefs(spec);
   for (const f of fields) {
     if (f.column !== undefined) {
       if (f.kind === "numeric") numeric(f.column, `numeric feature "${f.name}"`);
       else need(f.column, `feature "${f.name}"`);
     }
   }
+  for (const d of denses) if (d.column !== undefined) numeric(d.column, `dense input "${d.name}"`);
   // Expressions are parsed by DuckDB, allow-listed and re-emitted (expr.ts); only that emitted SQL
   // reaches a query. Binding it once here makes type errors name the spec key.
   const userCols = [...schema.keys()].filter((c) => c !== "__split");
@@ -538,6 +643,7 @@ async function buildWith(
     return c.sql;
   };
   for (const f of fields) if (f.expr !== undefined) f.sql = `(${await compiled(f.expr, `${f.key}.expr`)})`;
+  for (const d of denses) if (d.expr !== undefined) d.sql = `(${await compiled(d.expr, `${d.key}.expr`)})`;
   const taskSql = new Map<number, string>();
   for (const [k, t] of spec.tasks.entries()) if (t.kind === "sql") taskSql.set(k, await compiled(t.expr, `$.tasks[${k}].expr`));
   if (spec.groupColumn) need(spec.groupColumn, "group");
@@ -599,20 +705,35 @@ async function buildWith(
   });
 
   // ---- 4. raw table: split + evaluated features + label inputs
+  // Hash splits (documented in data/README.md, reproducible in plain SQL): h = splitHashSql(key, seed),
+  // train when h < t1, val when h < t2, else test. The key is the `by` column or the row position (__rid:
+  // 0-based position in the log, or in the train files for a files split with valFraction).
   let splitExpr: string;
+  let splitTh: [number, number] | undefined;
   const sp = spec.split;
   if (sp.kind === "files") {
-    splitExpr = sp.val !== undefined ? "__split" : `CASE WHEN __split = 0 AND (hash(__rid, ${sp.seed ?? 0}::BIGINT) % 1000000007)::DOUBLE / 1000000007 < ${sp.valFraction} THEN 1 ELSE __split END`;
+    if (sp.val !== undefined) splitExpr = "__split";
+    else {
+      splitTh = splitThresholds(1 - sp.valFraction!, sp.valFraction!);
+      splitExpr = `CASE WHEN __split = 0 AND ${splitHashSql("__rid", sp.seed ?? 0)} >= ${splitTh[0]} THEN 1 ELSE __split END`;
+    }
   } else if (sp.kind === "date") {
     const c = quoteIdent(sp.column);
     splitExpr = `CASE ${(["train", "val", "test"] as const).map((s, i) => `WHEN ${c} BETWEEN ${lit(sp[s][0])} AND ${lit(sp[s][1])} THEN ${i}`).join(" ")} END`;
   } else {
-    const key = sp.by ? `hash(${quoteIdent(sp.by)}::VARCHAR, ${sp.seed}::BIGINT)` : `hash(__rid, ${sp.seed}::BIGINT)`;
-    const u = `((${key}) % 1000000007)::DOUBLE / 1000000007`;
-    splitExpr = `CASE WHEN ${u} < ${sp.train} THEN 0 WHEN ${u} < ${sp.train + sp.val} THEN 1 ELSE 2 END`;
+    splitTh = splitThresholds(sp.train, sp.val);
+    const h = splitHashSql(sp.by ? quoteIdent(sp.by) : "__rid", sp.seed);
+    splitExpr = `CASE WHEN ${h} < ${splitTh[0]} THEN 0 WHEN ${h} < ${splitTh[1]} THEN 1 ELSE 2 END`;
   }
   const sel: string[] = ["__rid", `(${splitExpr})::UTINYINT AS __split`];
-  fields.forEach((f, i) => sel.push(f.kind === "numeric" ? `(${f.sql})::DOUBLE AS f_${i}` : `${f.sql} AS f_${i}`));
+  fields.forEach((f, i) => {
+    if (f.kind === "numeric") sel.push(`(${f.sql})::DOUBLE AS f_${i}`);
+    else if (f.multi) {
+      // items: split on the separator, trimmed, empty ones dropped (a NULL value gives NULL: the single id 0)
+      sel.push(`list_filter(list_transform(string_split(CAST(${f.sql} AS VARCHAR), ${quoteStr(f.multi.separator)}), lambda x: trim(x)), lambda x: x <> '') AS f_${i}`);
+    } else sel.push(`${f.sql} AS f_${i}`);
+  });
+  denses.forEach((d, j) => sel.push(`(${d.sql})::DOUBLE AS x_${j}`));
   const plans: LabelPlan[] = [];
   spec.tasks.forEach((t, k) => {
     switch (t.kind) {
@@ -645,7 +766,8 @@ async function buildWith(
   const droppedRows = logRows - kept;
   if (droppedRows > 0) warn(`${droppedRows} log rows fall outside every split and are dropped`);
   for (const s of SPLITS) {
-    if (rows[s] === 0) {
+    // an empty val split is what a fraction split with val 0 asks for (training then runs without early stopping)
+    if (rows[s] === 0 && !(s === "val" && sp.kind === "fraction" && sp.val === 0)) {
       const rule = sp.kind === "date" ? `${sp.column} in [${sp[s][0]}, ${sp[s][1]}]` : sp.kind === "files" ? (sp[s] !== undefined ? `files ${listOf(sp[s]).join(", ")}` : `valFraction ${sp.valFraction} of the train files`) : `fraction ${sp[s]}`;
       throw new DataError(`split "${s}" is empty (rule: ${rule}) in ${logDesc}`, { file: logDesc, rows: 0, ...(sp.kind === "date" ? { column: sp.column } : {}) });
     }
@@ -697,8 +819,27 @@ async function buildWith(
   const mfields: ManifestField[] = [];
   const encSel: string[] = [];
   const encJoin: string[] = [];
+  const collapseChecks: { i: number; name: string }[] = [];
   for (const [i, f] of fields.entries()) {
-    if (f.kind === "categorical") {
+    if (f.kind === "categorical" && f.multi) {
+      const L = f.multi.maxLen;
+      const items = `list_slice(f_${i}, 1, ${L})`;
+      await db.run(
+        `CREATE TABLE voc_${i} AS SELECT v, (row_number() OVER (ORDER BY c DESC, v))::INTEGER AS id FROM (SELECT v, count(*) AS c FROM (SELECT unnest(${items}) AS v FROM raw WHERE __split = 0) GROUP BY 1 HAVING count(*) >= ${minCount})`,
+        `fitting the vocabulary of "${f.name}"`,
+      );
+      const n = num((await db.rows(`SELECT count(*) AS n FROM voc_${i}`, "counting vocab"))[0]?.n);
+      const cut = num((await db.rows(`SELECT count(*) AS n FROM raw WHERE len(f_${i}) > ${L}`, `checking the lists of "${f.name}"`))[0]?.n);
+      if (cut > 0) warn(`multi-valued feature "${f.name}": ${cut} rows have more than maxLen = ${L} items; only the first ${L} are kept`);
+      // ids per row in item order; rows without items get no ml row (NULL or empty list -> the single id 0)
+      await db.run(
+        `CREATE TABLE ml_${i} AS SELECT u.__rid, list(COALESCE(v.id, 0) ORDER BY u.pos) AS ids FROM (SELECT __rid, unnest(${items}) AS item, unnest(range(1, len(${items}) + 1)) AS pos FROM raw) u LEFT JOIN voc_${i} v ON u.item = v.v GROUP BY u.__rid`,
+        `encoding the lists of "${f.name}"`,
+      );
+      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1, multi: { maxLen: L, pooling: f.multi.pooling } });
+      for (let k = 0; k < L; k++) encSel.push(`COALESCE(m${i}.ids[${k + 1}], ${k === 0 ? 0 : -1})::INTEGER AS c_${i}_${k}`);
+      encJoin.push(`LEFT JOIN ml_${i} m${i} ON r.__rid = m${i}.__rid`);
+    } else if (f.kind === "categorical") {
       await db.run(
         `CREATE TABLE voc_${i} AS SELECT v, (row_number() OVER (ORDER BY c DESC, v))::INTEGER AS id FROM (SELECT f_${i} AS v, count(*) AS c FROM raw WHERE __split = 0 AND f_${i} IS NOT NULL GROUP BY 1 HAVING count(*) >= ${minCount})`,
         `fitting the vocabulary of "${f.name}"`,
@@ -708,14 +849,37 @@ async function buildWith(
       encSel.push(`COALESCE(v${i}.id, 0)::INTEGER AS c_${i}`);
       encJoin.push(`LEFT JOIN voc_${i} v${i} ON r.f_${i} = v${i}.v`);
     } else {
-      const b = fieldBoundaries(f);
-      const r = (await db.rows(`SELECT quantile_disc(f_${i}, [${b.join(", ")}]) AS q FROM raw WHERE __split = 0 AND NOT isnan(f_${i})`, `fitting the buckets of "${f.name}"`))[0] ?? {};
-      const qs = Array.isArray(r.q) ? (r.q as unknown[]).map(num).filter((x) => Number.isFinite(x)) : [];
-      const bounds = [...new Set(qs)].sort((a, c) => a - c);
-      const cases = bounds.map((x, j) => `WHEN r.f_${i} < ${x} THEN ${j + 1}`).join(" ");
-      encSel.push(`(CASE WHEN r.f_${i} IS NULL OR isnan(r.f_${i}) THEN 0 ${cases} ELSE ${bounds.length + 1} END)::INTEGER AS c_${i}`);
-      mfields.push({ name: f.name, kind: "numeric", vocabSize: bounds.length + 2, boundaries: bounds });
+      const { masses, bounds } = await fitBuckets(db, i, f);
+      const whenMass = masses.map((x, j) => `WHEN r.f_${i} = ${dbl(x)} THEN ${j + 1}`).join(" ");
+      const k = masses.length;
+      const cases = bounds.map((x, j) => `WHEN r.f_${i} < ${dbl(x)} THEN ${k + j + 1}`).join(" ");
+      encSel.push(`(CASE WHEN r.f_${i} IS NULL OR isnan(r.f_${i}) THEN 0 ${whenMass} ${cases} ELSE ${k + bounds.length + 1} END)::INTEGER AS c_${i}`);
+      mfields.push({ name: f.name, kind: "numeric", vocabSize: k + bounds.length + 2, boundaries: bounds, pointMasses: masses });
+      collapseChecks.push({ i, name: f.name });
     }
+  }
+  const mdense: ManifestDense[] = [];
+  for (const [j, d] of denses.entries()) {
+    const x = `x_${j}`;
+    if (d.log1p) {
+      const bad = num((await db.rows(`SELECT count(*) AS n FROM raw WHERE ${x} <= -1`, `checking dense input "${d.name}"`))[0]?.n);
+      if (bad > 0) throw new DataError(`dense input "${d.name}" (${d.column ?? d.expr}) has ${bad} values <= -1, where log1p is undefined`, { file: d.column ? (colFile.get(d.column) ?? logDesc) : logDesc, rows: bad, ...(d.column ? { column: d.column } : {}) });
+    }
+    const fx = d.log1p ? `ln(1 + ${x})` : x;
+    const r = (await db.rows(`SELECT avg(${fx}) AS m, stddev_pop(${fx}) AS s, count(*) AS n FROM raw WHERE __split = 0 AND ${x} IS NOT NULL AND isfinite(${x})`, `fitting dense input "${d.name}"`))[0] ?? {};
+    let mean = num(r.m);
+    let std = num(r.s);
+    if (num(r.n) === 0) {
+      warn(`dense input "${d.name}" has no finite value in train; it is 0 everywhere`);
+      mean = 0;
+      std = 1;
+    } else if (!(std > 0) || !Number.isFinite(std)) {
+      warn(`dense input "${d.name}" is constant in train (${mean}); it is 0 everywhere`);
+      std = 1;
+    }
+    mdense.push({ name: d.name, log1p: d.log1p, mean, std });
+    const fr = d.log1p ? `ln(1 + r.${x})` : `r.${x}`;
+    encSel.push(`(CASE WHEN r.${x} IS NULL OR NOT isfinite(r.${x}) THEN 0 ELSE (${fr} - ${dbl(mean)}) / ${dbl(std)} END)::FLOAT AS d_${j}`);
   }
   await db.run(`CREATE TABLE grp AS SELECT v, (row_number() OVER (ORDER BY v))::INTEGER AS id FROM (SELECT DISTINCT __g AS v FROM raw WHERE __g IS NOT NULL)`, "building group ids");
   const numGroups = num((await db.rows(`SELECT count(*) AS n FROM grp`, "counting groups"))[0]?.n);
@@ -743,6 +907,15 @@ async function buildWith(
     "encoding",
   );
   await db.run(`DROP TABLE raw`, "dropping raw");
+  for (const { i, name } of collapseChecks) {
+    const r = (await db.rows(`SELECT count(DISTINCT c_${i}) AS n FROM enc WHERE __split = 0 AND c_${i} <> 0`, `counting the buckets of "${name}"`))[0] ?? {};
+    const used = num(r.n);
+    if (used < 2) {
+      const mf = mfields[i];
+      const what = used === 0 ? "every training value is missing" : mf?.pointMasses?.length === 1 && mf.boundaries?.length === 0 ? `every non-missing training value is ${mf.pointMasses[0]}` : "all training values fall into one bucket";
+      warn(`numeric feature "${name}" has ${used} bucket${used === 1 ? "" : "s"} in train (${what}); it carries no signal`);
+    }
+  }
   progress(4, STAGES, "write");
 
   // ---- 9. stream each split to column files
@@ -750,7 +923,7 @@ async function buildWith(
   const files: Record<string, CacheFile> = {};
   for (const [s, name] of SPLITS.entries()) {
     const base = before;
-    const written = await writeSplit(db, join(tmp, name), s, fields.length, spec.tasks.length, rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
+    const written = await writeSplit(db, join(tmp, name), s, columnLayout(mfields, spec.tasks.length, mdense.length), rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
     for (const [f, rec] of Object.entries(written)) files[`${name}/${f}`] = rec;
     before += rows[name];
     log(`wrote ${rows[name]} ${name} rows`);
@@ -767,12 +940,14 @@ async function buildWith(
     inputs: [],
     files,
     fields: mfields,
+    ...(mdense.length ? { dense: mdense } : {}),
     tasks: mtasks,
     thresholds,
     groupColumn: spec.groupColumn ?? "",
     numGroups,
     rows,
     droppedRows,
+    ...(splitTh ? { splitThresholds: splitTh } : {}),
     labelRates,
     users,
     items,
@@ -780,14 +955,36 @@ async function buildWith(
   };
 }
 
-function fieldBoundaries(f: FieldDef): number[] {
-  const b = f.buckets ?? 10;
-  const out: number[] = [];
-  for (let j = 1; j < b; j++) out.push(j / b);
-  return out;
+/** A double as an exact SQL literal (a string cast: decimal literals could round differently). */
+function dbl(x: number): string {
+  return `'${String(x)}'::DOUBLE`;
+}
+
+/**
+ * Buckets of numeric field i (train split only): the point masses (values holding at least
+ * pointMass of the non-missing rows, ascending) and the quantile boundaries of the other values
+ * (quantile_disc at 1/R .. (R-1)/R, R = max(2, buckets - #masses), duplicates removed).
+ */
+async function fitBuckets(db: Db, i: number, f: FieldDef): Promise<{ masses: number[]; bounds: number[] }> {
+  const buckets = f.buckets ?? SPEC_DEFAULTS.buckets;
+  const ctx = `fitting the buckets of "${f.name}"`;
+  const ok = `__split = 0 AND f_${i} IS NOT NULL AND NOT isnan(f_${i})`;
+  const n = num((await db.rows(`SELECT count(*) AS n FROM raw WHERE ${ok}`, ctx))[0]?.n);
+  if (n === 0) return { masses: [], bounds: [] };
+  const minRows = Math.max(1, Math.ceil((f.pointMass ?? 1 / buckets) * n - 1e-9));
+  const masses = (await db.rows(`SELECT f_${i} AS v FROM raw WHERE ${ok} GROUP BY 1 HAVING count(*) >= ${minRows} ORDER BY 1`, ctx)).map((r) => num(r.v));
+  const R = Math.max(2, buckets - masses.length);
+  const qs: number[] = [];
+  for (let j = 1; j < R; j++) qs.push(j / R);
+  const rest = masses.length ? ` AND f_${i} NOT IN (${masses.map(dbl).join(", ")})` : "";
+  const r = (await db.rows(`SELECT quantile_disc(f_${i}, [${qs.join(", ")}]) AS q FROM raw WHERE ${ok}${rest}`, ctx))[0] ?? {};
+  const got = Array.isArray(r.q) ? (r.q as unknown[]).map(num).filter((x) => Number.isFinite(x)) : [];
+  return { masses, bounds: [...new Set(got)].sort((a, c) => a - c) };
 }
 
 const WRITE_ROWS = 1 << 16;
+
+type ColumnBuf = Int32Array | Uint8Array | Float32Array;
 
 class ColumnWriter {
   private readonly fd: number;
@@ -797,7 +994,7 @@ class ColumnWriter {
   bytes = 0;
   constructor(
     path: string,
-    private readonly buf: Int32Array | Uint8Array,
+    private readonly buf: ColumnBuf,
   ) {
     this.fd = openSync(path, "w");
   }
@@ -820,14 +1017,34 @@ class ColumnWriter {
   }
 }
 
-async function writeSplit(db: Db, dir: string, split: number, nFields: number, nTasks: number, expected: number, onRows: (done: number) => void): Promise<Record<string, CacheFile>> {
+/** One column file of a split: its name, element type and the `enc` columns it holds per row (in order). */
+interface ColumnFile {
+  file: string;
+  type: "i32" | "u8" | "f32";
+  cols: string[];
+}
+
+function columnLayout(fields: readonly ManifestField[], nTasks: number, nDense: number): ColumnFile[] {
+  const out: ColumnFile[] = [];
+  fields.forEach((f, i) => out.push({ file: `field_${i}.i32`, type: "i32", cols: f.multi ? Array.from({ length: f.multi.maxLen }, (_, k) => `c_${i}_${k}`) : [`c_${i}`] }));
+  for (let k = 0; k < nTasks; k++) out.push({ file: `label_${k}.u8`, type: "u8", cols: [`l_${k}`] });
+  out.push({ file: "group.i32", type: "i32", cols: ["grp"] });
+  for (let j = 0; j < nDense; j++) out.push({ file: `dense_${j}.f32`, type: "f32", cols: [`d_${j}`] });
+  return out;
+}
+
+async function writeSplit(db: Db, dir: string, split: number, layout: readonly ColumnFile[], expected: number, onRows: (done: number) => void): Promise<Record<string, CacheFile>> {
   mkdirSync(dir, { recursive: true });
   const writers: ColumnWriter[] = [];
-  const names = [...Array.from({ length: nFields }, (_, i) => `field_${i}.i32`), ...Array.from({ length: nTasks }, (_, k) => `label_${k}.u8`), "group.i32"];
-  for (let i = 0; i < nFields; i++) writers.push(new ColumnWriter(join(dir, names[i] as string), new Int32Array(WRITE_ROWS)));
-  for (let k = 0; k < nTasks; k++) writers.push(new ColumnWriter(join(dir, names[nFields + k] as string), new Uint8Array(WRITE_ROWS)));
-  writers.push(new ColumnWriter(join(dir, "group.i32"), new Int32Array(WRITE_ROWS)));
-  const cols = [...Array.from({ length: nFields }, (_, i) => `c_${i}`), ...Array.from({ length: nTasks }, (_, k) => `l_${k}`), "grp"];
+  const alloc = (t: ColumnFile["type"], n: number): ColumnBuf => (t === "u8" ? new Uint8Array(n) : t === "f32" ? new Float32Array(n) : new Int32Array(n));
+  for (const c of layout) writers.push(new ColumnWriter(join(dir, c.file), alloc(c.type, WRITE_ROWS * c.cols.length)));
+  const cols = layout.flatMap((c) => c.cols);
+  const first: number[] = [];
+  let at = 0;
+  for (const c of layout) {
+    first.push(at);
+    at += c.cols.length;
+  }
   let written = 0;
   try {
     const res = await db.conn.stream(`SELECT ${cols.join(", ")} FROM enc WHERE __split = ${split} ORDER BY __rid`);
@@ -835,11 +1052,11 @@ async function writeSplit(db: Db, dir: string, split: number, nFields: number, n
       const chunk = await res.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
       const n = chunk.rowCount;
-      for (let c = 0; c < writers.length; c++) {
-        const vec = chunk.getColumnVector(c);
-        const w = writers[c] as ColumnWriter;
-        for (let r = 0; r < n; r++) w.push(vec.getItem(r) as number);
-      }
+      layout.forEach((c, w) => {
+        const wr = writers[w] as ColumnWriter;
+        const vecs = c.cols.map((_, k) => chunk.getColumnVector((first[w] as number) + k));
+        for (let r = 0; r < n; r++) for (const v of vecs) wr.push(v.getItem(r) as number);
+      });
       written += n;
       if ((written & 0x3ffff) < n) onRows(written); // about every 256K rows
     }
@@ -849,5 +1066,5 @@ async function writeSplit(db: Db, dir: string, split: number, nFields: number, n
     for (const w of writers) w.close();
   }
   if (written !== expected) throw new Error(`internal: wrote ${written} rows for split ${SPLITS[split]}, expected ${expected}`);
-  return Object.fromEntries(writers.map((w, i) => [names[i] as string, { bytes: w.bytes, crc32: w.crc }]));
+  return Object.fromEntries(writers.map((w, i) => [(layout[i] as ColumnFile).file, { bytes: w.bytes, crc32: w.crc }]));
 }

@@ -22,7 +22,7 @@ import { Rng } from "../util/rng.ts";
 import { DataError } from "./errors.ts";
 import { loadManifest, verifyPrepared, type VerifyMode } from "./integrity.ts";
 import type { Manifest } from "./prepare.ts";
-import type { Batch, DatasetMeta, IterateOptions, PreparedDataset, SplitName, SplitReader } from "./types.ts";
+import type { Batch, DatasetMeta, FieldInfo, IterateOptions, PreparedDataset, SplitName, SplitReader } from "./types.ts";
 
 export interface ReaderOptions {
   /** Rows per disk block (default 4096). */
@@ -45,7 +45,7 @@ export function mixSeed(...xs: number[]): number {
   return h;
 }
 
-function readFully(fd: number, dst: Int32Array | Uint8Array, dstOffsetElems: number, elems: number, fileOffsetElems: number): void {
+function readFully(fd: number, dst: Int32Array | Uint8Array | Float32Array, dstOffsetElems: number, elems: number, fileOffsetElems: number): void {
   const bpe = dst.BYTES_PER_ELEMENT;
   const view = new Uint8Array(dst.buffer, dst.byteOffset + dstOffsetElems * bpe, elems * bpe);
   let done = 0;
@@ -64,8 +64,9 @@ class PreparedSplit implements SplitReader {
   constructor(
     private readonly dir: string,
     readonly rows: number,
-    private readonly nFields: number,
+    private readonly fields: readonly FieldInfo[],
     private readonly nTasks: number,
+    private readonly nDense: number,
     opts: ReaderOptions,
   ) {
     this.blockRows = opts.blockRows ?? 4096;
@@ -97,16 +98,23 @@ class PreparedSplit implements SplitReader {
       return n;
     };
 
+    const nF = this.fields.length;
+    const nD = this.nDense;
+    /** ids per row of each field (maxLen for a multi-valued field). */
+    const per = this.fields.map((f) => f.multi?.maxLen ?? 1);
     const fds: number[] = [];
     try {
-      for (let f = 0; f < this.nFields; f++) fds.push(openSync(join(this.dir, `field_${f}.i32`), "r"));
+      for (let f = 0; f < nF; f++) fds.push(openSync(join(this.dir, `field_${f}.i32`), "r"));
       for (let t = 0; t < this.nTasks; t++) fds.push(openSync(join(this.dir, `label_${t}.u8`), "r"));
       fds.push(openSync(join(this.dir, "group.i32"), "r"));
+      for (let j = 0; j < nD; j++) fds.push(openSync(join(this.dir, `dense_${j}.f32`), "r"));
+      const gFd = fds[nF + this.nTasks] as number;
 
       const cap = K * B;
-      const wf = Array.from({ length: this.nFields }, () => new Int32Array(cap));
+      const wf = per.map((L) => new Int32Array(cap * L));
       const wl = Array.from({ length: this.nTasks }, () => new Uint8Array(cap));
       const wg = new Int32Array(cap);
+      const wd = Array.from({ length: nD }, () => new Float32Array(cap));
       let perm: Int32Array = new Int32Array(0);
       let winRows = 0;
 
@@ -115,9 +123,13 @@ class PreparedSplit implements SplitReader {
         for (let j = w * K; j < Math.min(nBlocks, (w + 1) * K); j++) {
           const b = blockOrder[j] as number;
           const len = blockLen(b);
-          for (let f = 0; f < this.nFields; f++) readFully(fds[f] as number, wf[f] as Int32Array, off, len, b * B);
-          for (let t = 0; t < this.nTasks; t++) readFully(fds[this.nFields + t] as number, wl[t] as Uint8Array, off, len, b * B);
-          readFully(fds[this.nFields + this.nTasks] as number, wg, off, len, b * B);
+          for (let f = 0; f < nF; f++) {
+            const L = per[f] as number;
+            readFully(fds[f] as number, wf[f] as Int32Array, off * L, len * L, b * B * L);
+          }
+          for (let t = 0; t < this.nTasks; t++) readFully(fds[nF + t] as number, wl[t] as Uint8Array, off, len, b * B);
+          readFully(gFd, wg, off, len, b * B);
+          for (let j = 0; j < nD; j++) readFully(fds[nF + this.nTasks + 1 + j] as number, wd[j] as Float32Array, off, len, b * B);
           off += len;
         }
         winRows = off;
@@ -138,9 +150,10 @@ class PreparedSplit implements SplitReader {
 
       for (let b = start; b < nb; b++) {
         const size = Math.min(bs, rows - b * bs);
-        const fields = Array.from({ length: this.nFields }, () => new Int32Array(size));
+        const fields = per.map((L) => new Int32Array(size * L));
         const labels = Array.from({ length: this.nTasks }, () => new Float32Array(size));
         const groups = new Int32Array(size);
+        const dense = Array.from({ length: nD }, () => new Float32Array(size));
         let o = 0;
         while (o < size) {
           if (pos === winRows) {
@@ -149,13 +162,18 @@ class PreparedSplit implements SplitReader {
             pos = 0;
           }
           const take = Math.min(size - o, winRows - pos);
-          for (let f = 0; f < this.nFields; f++) gatherI32(fields[f] as Int32Array, o, wf[f] as Int32Array, perm, pos, take);
+          for (let f = 0; f < nF; f++) {
+            const L = per[f] as number;
+            if (L === 1) gatherI32(fields[f] as Int32Array, o, wf[f] as Int32Array, perm, pos, take);
+            else gatherRows(fields[f] as Int32Array, o, wf[f] as Int32Array, perm, pos, take, L);
+          }
           for (let t = 0; t < this.nTasks; t++) gatherU8(labels[t] as Float32Array, o, wl[t] as Uint8Array, perm, pos, take);
           gatherI32(groups, o, wg, perm, pos, take);
+          for (let j = 0; j < nD; j++) gatherF32(dense[j] as Float32Array, o, wd[j] as Float32Array, perm, pos, take);
           o += take;
           pos += take;
         }
-        yield { size, fields, labels, groups };
+        yield nD > 0 ? { size, fields, labels, groups, dense } : { size, fields, labels, groups };
       }
     } finally {
       for (const fd of fds) closeSync(fd);
@@ -164,6 +182,19 @@ class PreparedSplit implements SplitReader {
 }
 
 function gatherI32(dst: Int32Array, o: number, src: Int32Array, perm: Int32Array, pos: number, n: number): void {
+  for (let r = 0; r < n; r++) dst[o + r] = src[perm[pos + r] as number] as number;
+}
+
+/** Rows of L values each (multi-valued field ids). */
+function gatherRows(dst: Int32Array, o: number, src: Int32Array, perm: Int32Array, pos: number, n: number, L: number): void {
+  for (let r = 0; r < n; r++) {
+    const s = (perm[pos + r] as number) * L;
+    const d = (o + r) * L;
+    for (let k = 0; k < L; k++) dst[d + k] = src[s + k] as number;
+  }
+}
+
+function gatherF32(dst: Float32Array, o: number, src: Float32Array, perm: Int32Array, pos: number, n: number): void {
   for (let r = 0; r < n; r++) dst[o + r] = src[perm[pos + r] as number] as number;
 }
 
@@ -188,7 +219,8 @@ export function openPrepared(dir: string, opts: ReaderOptions = {}): PreparedDat
   verifyPrepared(dir, manifest, opts.verify ?? "full");
   const meta: DatasetMeta = {
     name: manifest.name,
-    fields: manifest.fields.map((f) => ({ name: f.name, vocabSize: f.vocabSize })),
+    fields: manifest.fields.map((f) => (f.multi ? { name: f.name, vocabSize: f.vocabSize, multi: { ...f.multi } } : { name: f.name, vocabSize: f.vocabSize })),
+    ...(manifest.dense?.length ? { dense: manifest.dense.map((d) => ({ name: d.name })) } : {}),
     tasks: manifest.tasks.map((t) => ({ name: t.name })),
     groupColumn: manifest.groupColumn,
     rows: { ...manifest.rows },
@@ -201,7 +233,7 @@ export function openPrepared(dir: string, opts: ReaderOptions = {}): PreparedDat
     split(name: SplitName): SplitReader {
       let s = splits.get(name);
       if (!s) {
-        s = new PreparedSplit(join(dir, name), manifest.rows[name], meta.fields.length, meta.tasks.length, opts);
+        s = new PreparedSplit(join(dir, name), manifest.rows[name], meta.fields, meta.tasks.length, meta.dense?.length ?? 0, opts);
         splits.set(name, s);
       }
       return s;

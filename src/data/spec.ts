@@ -1,17 +1,31 @@
 /**
- * Dataset spec: what to read, which columns become fields, how labels are derived and how
- * rows are split. A spec is a plain JSON object (a `.json` file, or the same object in code),
- * checked by `validateSpec` (hand-written schema check: every error names the JSON path).
+ * Dataset spec: what to read (and how to parse it), which columns become fields, how labels are
+ * derived and how rows are split. A spec is a plain JSON object (a `.json` file, or the same object
+ * in code), checked by `validateSpec` against `SPEC_SCHEMA` (spec-schema.ts): every error names
+ * the JSON path, unknown keys get a "did you mean". The same schema generates the reference
+ * `docs/spec-reference.md` (every key with its type, default and an example; `npm run docs:spec`).
  *
  * Paths in `log`, `joins[].path` and `split.train|val|test` (per-split files) are resolved
  * against, in order: the `dataDir` prepare option, the spec's own `dataDir` (itself relative to
  * the spec file), the spec file's folder, the current directory.
- *
- * Numeric columns are bucketised: quantile boundaries (`quantile_disc` at 1/B .. (B-1)/B,
- * duplicates removed) are fitted on the training split; a value x gets id 1 + #{boundaries <= x},
- * and NULL/NaN gets id 0. The bucket becomes an ordinary categorical field.
  */
-import { DataError } from "./errors.ts";
+import { specFail, validateAgainst, type ObjectSchema, type Prop, type Schema } from "./spec-schema.ts";
+
+/** How CSV / CSV.gz inputs are parsed (see CSV_SCHEMA for the defaults). */
+export interface CsvOptions {
+  /** The first line is a header row of column names (default true). */
+  header?: boolean;
+  /** Column names, in file order; required when `header` is false. */
+  columns?: string[];
+  /** One-character field delimiter (default: detected from the first line among `,` TAB `;` `|`). */
+  delimiter?: string;
+  /** One-character quote (default `"`); a quote inside a quoted value is written twice. */
+  quote?: string;
+  /** Values read as NULL (default [""]: an empty field). */
+  nullStrings?: string[];
+  /** Remove leading and trailing spaces from every text value (default false: they are kept). */
+  trim?: boolean;
+}
 
 export interface ColumnRef {
   /** Field name (as it appears in DatasetMeta.fields). */
@@ -26,9 +40,25 @@ export interface ColumnRef {
   expr?: string;
 }
 
+export interface CategoricalRef extends ColumnRef {
+  /** Makes the field multi-valued: the value is a list of items separated by this string. */
+  separator?: string;
+  /** Items kept per row (the first maxLen; default 16). Multi-valued fields only. */
+  maxLen?: number;
+  /** How the items' embeddings are combined (default "mean"). Multi-valued fields only. */
+  pooling?: "mean" | "sum";
+}
+
 export interface NumericRef extends ColumnRef {
   /** Number of quantile buckets (default 10). */
   buckets?: number;
+  /** A value holding at least this share of the training rows gets its own bucket (default 1/buckets). */
+  pointMass?: number;
+}
+
+export interface DenseRef extends ColumnRef {
+  /** Standardise log(1 + x) instead of x (default false). */
+  log1p?: boolean;
 }
 
 export interface JoinSpec {
@@ -40,6 +70,8 @@ export interface JoinSpec {
   columns: string[];
   /** Prefix added to the brought-in column names. */
   prefix?: string;
+  /** How the side table is parsed when it is a CSV file (default: the CSV defaults). */
+  csv?: CsvOptions;
 }
 
 export type TaskSpec =
@@ -59,11 +91,11 @@ export type TaskSpec =
 export type SplitSpec =
   /** Inclusive ranges of a date column (integers like 20220425, day numbers, or DATE strings). */
   | { kind: "date"; column: string; train: [number | string, number | string]; val: [number | string, number | string]; test: [number | string, number | string] }
-  /** Random split by fractions, deterministic from `seed`; `by` keeps all rows of one value together. */
+  /** Split by fractions with a documented hash of `by` (or of the row position), deterministic from `seed` (see splitHashSql). */
   | { kind: "fraction"; train: number; val: number; test: number; seed: number; by?: string }
   /**
    * Pre-split data: one file (or list) per split. Without `val` files, a `valFraction` of the
-   * train files' rows (chosen by a hash of the row position and `seed`) becomes the val split.
+   * train files' rows (chosen by the same hash of the row position and `seed`) becomes the val split.
    */
   | { kind: "files"; train: string | string[]; val?: string | string[]; test: string | string[]; valFraction?: number; seed?: number };
 
@@ -73,13 +105,17 @@ export interface DatasetSpec {
   dataDir?: string;
   /** Interaction log file(s). Not used when split.kind is "files". */
   log?: string | string[];
+  /** How the log's (and per-split files') CSV inputs are parsed. */
+  csv?: CsvOptions;
   joins?: JoinSpec[];
   userColumn?: string;
   itemColumn?: string;
   /** Column grouping rows for GAUC (usually the user id). Absent: one group for all rows. */
   groupColumn?: string;
-  categorical: (string | ColumnRef)[];
+  categorical: (string | CategoricalRef)[];
   numeric?: (string | NumericRef)[];
+  /** Numeric columns given to the models as standardised values (not embedded). */
+  dense?: (string | DenseRef)[];
   tasks: TaskSpec[];
   split: SplitSpec;
   /** Ids seen fewer than this many times in train map to OOV 0 (default 1). */
@@ -88,202 +124,386 @@ export interface DatasetSpec {
   singleClassLabels?: "error" | "warn";
 }
 
+/** Defaults of the spec keys that code reads (also the defaults the reference shows). */
+export const SPEC_DEFAULTS = {
+  maxLen: 16,
+  pooling: "mean" as const,
+  buckets: 10,
+  quote: '"',
+  nullStrings: [""] as string[],
+};
+
+// ---- schema ---------------------------------------------------------------------------------
+
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function fail(path: string, msg: string): never {
-  throw new DataError(`invalid dataset spec: ${path} ${msg}`);
+const str = (): Schema => ({ type: "string" });
+const strList = (): Schema => ({ type: "list", items: str(), minItems: 1 });
+const strOrList = (): Schema => ({ type: "anyOf", options: [str(), strList()] });
+
+function columnProps(what: string): Record<string, Prop> {
+  return {
+    name: { schema: str(), required: true, description: `Name of the ${what} (unique among all fields).`, example: "hour" },
+    column: { schema: str(), description: "Source column (after joins).", defaultText: "`name`", example: "hourmin" },
+    expr: {
+      schema: str(),
+      description: "A scalar SQL expression over the source columns, used instead of `column`; parsed and checked against an allow-list (see data/README.md, Expressions).",
+      defaultText: "none",
+      example: "hourmin // 100",
+    },
+  };
 }
 
-function isObj(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
+const exclusiveColumnExpr = (o: Record<string, unknown>, path: string): void => {
+  if (o.column !== undefined && o.expr !== undefined) specFail(path, "has both column and expr");
+};
+
+const CSV_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "CSV options",
+  anchor: "csv",
+  description:
+    "How CSV and CSV.gz files are parsed (`$.csv` for the log and per-split files, `$.joins[i].csv` for a side table; Parquet files ignore it). " +
+    "Every key is optional; `{}` is the default behaviour.",
+  props: {
+    header: { schema: { type: "boolean" }, default: true, description: "The first line holds the column names. With `false` every line is a data row and `columns` names them.", example: false },
+    columns: {
+      schema: strList(),
+      requiredWhen: "when `header` is false",
+      defaultText: "the header's names",
+      description: "Column names in file order, for a file without a header row (every row must have exactly this many fields).",
+      example: ["age", "workclass", "income"],
+    },
+    delimiter: {
+      schema: { type: "string", length: 1 },
+      defaultText: "detected: the most frequent of `,` TAB `;` `|` outside quotes in the first line (`,` when none occurs)",
+      description: "Field delimiter (one character; TAB is `\"\\t\"`).",
+      example: ";",
+    },
+    quote: { schema: { type: "string", length: 1 }, default: SPEC_DEFAULTS.quote, description: "Quote character; a quote inside a quoted value is written twice.", example: "'" },
+    nullStrings: {
+      schema: { type: "list", items: { type: "string", allowEmpty: true } },
+      default: SPEC_DEFAULTS.nullStrings,
+      description: "Values read as NULL (compared after trimming when `trim` is on). The list replaces the default: include `\"\"` to keep empty fields NULL.",
+      example: ["", "?", "NA"],
+    },
+    trim: {
+      schema: { type: "boolean" },
+      default: false,
+      description:
+        "Remove leading and trailing spaces from text values (and compare `nullStrings` after trimming). Off by default: `a, b` gives the value `\" b\"`. " +
+        "Text columns whose trimmed values are all integers (or all numbers) become INTEGER (DOUBLE) columns. Header names are used as written.",
+      example: true,
+    },
+  },
+  rules: ["`columns` is required when `header` is false and not allowed otherwise; its names must be distinct.", "`delimiter` and `quote` must differ and must not be a line break."],
+  check(o, path) {
+    if (o.header === false && o.columns === undefined) specFail(`${path}.columns`, "is required when header is false (the names of the columns, in file order)");
+    if (o.header !== false && o.columns !== undefined) specFail(`${path}.columns`, "is only allowed with header: false (a file with a header row names its columns)");
+    if (Array.isArray(o.columns)) {
+      const seen = new Set<string>();
+      for (const c of o.columns as string[]) {
+        if (seen.has(c)) specFail(`${path}.columns`, `names the column "${c}" twice`);
+        seen.add(c);
+      }
+    }
+    const d = o.delimiter as string | undefined;
+    const q = (o.quote as string | undefined) ?? SPEC_DEFAULTS.quote;
+    for (const [k, v] of [
+      ["delimiter", d],
+      ["quote", o.quote as string | undefined],
+    ] as const) {
+      if (v === "\n" || v === "\r") specFail(`${path}.${k}`, "must not be a line break");
+    }
+    if (d !== undefined && d === q) specFail(path, `uses ${JSON.stringify(d)} as both delimiter and quote`);
+  },
+};
+
+const CATEGORICAL_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Categorical field",
+  anchor: "categorical",
+  description:
+    "An entry of `$.categorical` (a plain string is `{ \"name\": s }`). Each distinct training value gets an id 1..V (most frequent first, ties by value); values unseen in train, seen fewer than `minCount` times, or NULL map to 0. " +
+    "With `separator` the field is multi-valued: the value is split into items (each trimmed of spaces; empty items dropped), the first `maxLen` items are kept, each item gets an id as above (counted per item), and the model sees the `pooling` of the items' embeddings; a NULL or empty list is the single id 0.",
+  props: {
+    ...columnProps("field"),
+    separator: { schema: str(), defaultText: "none (single-valued)", description: "Item separator of a multi-valued field.", example: "," },
+    maxLen: {
+      schema: { type: "integer", min: 1, max: 256 },
+      default: SPEC_DEFAULTS.maxLen,
+      description: "Items kept per row (the first `maxLen`; longer lists are cut and the prepare warns with the count).",
+      example: 4,
+    },
+    pooling: { schema: { type: "string", enum: ["mean", "sum"] }, default: SPEC_DEFAULTS.pooling, description: "Combination of the items' embeddings.", example: "sum" },
+  },
+  rules: ["`column` and `expr` exclude each other.", "`maxLen` and `pooling` need `separator`."],
+  check(o, path) {
+    exclusiveColumnExpr(o, path);
+    for (const k of ["maxLen", "pooling"]) if (o[k] !== undefined && o.separator === undefined) specFail(`${path}.${k}`, "only applies to a multi-valued field (set separator)");
+  },
+};
+
+const NUMERIC_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Numeric (bucketised) field",
+  anchor: "numeric",
+  description:
+    "An entry of `$.numeric` (a plain string is `{ \"name\": s }`): a number cut into buckets fitted on the training split, then embedded like a categorical field. " +
+    "Point masses first: every value holding at least `pointMass` of the non-missing training rows (such as the 0 of a mostly-zero column) gets a bucket of its own (ids 1..k in value order). " +
+    "The other values are cut at the quantiles `quantile_disc` at 1/R .. (R-1)/R of the training rows that are not point masses, R = max(2, buckets - k), duplicates removed: " +
+    "x gets id k + 1 + #{boundaries <= x}. NULL and NaN get id 0. A field whose training rows fall into fewer than 2 buckets carries no signal: the prepare warns.",
+  props: {
+    ...columnProps("field"),
+    buckets: { schema: { type: "integer", min: 2, max: 1000 }, default: SPEC_DEFAULTS.buckets, description: "Number of buckets (point masses included).", example: 20 },
+    pointMass: {
+      schema: { type: "number", min: 0, max: 1, minExclusive: true },
+      defaultText: "1 / `buckets`",
+      description: "Share of the non-missing training rows from which one value gets its own bucket; 1 turns point masses off (unless one value fills every row).",
+      example: 0.05,
+    },
+  },
+  rules: ["`column` and `expr` exclude each other."],
+  check: exclusiveColumnExpr,
+};
+
+const DENSE_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Dense numeric input",
+  anchor: "dense",
+  description:
+    "An entry of `$.dense` (a plain string is `{ \"name\": s }`): a number given to the models as a standardised input column next to the embeddings: (f(x) - mean) / std with f = log(1 + x) when `log1p` is on, else x; " +
+    "mean and std (population) are fitted on the training split only and saved in the manifest (`dense`). NULL, NaN and infinite values become 0 (the training mean). A constant column (std 0) uses std 1 and the prepare warns.",
+  props: {
+    ...columnProps("input"),
+    log1p: { schema: { type: "boolean" }, default: false, description: "Standardise log(1 + x) (for heavy-tailed counts and amounts; values <= -1 are an error).", example: true },
+  },
+  rules: ["`column` and `expr` exclude each other."],
+  check: exclusiveColumnExpr,
+};
+
+const JOIN_ON_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Join key pair",
+  anchor: "join-on",
+  description: "`$.joins[i].on` when the key column has different names in the log and the side table.",
+  props: {
+    left: { schema: str(), required: true, description: "Key column of the log.", example: "video_id" },
+    right: { schema: str(), required: true, description: "Key column of the side table.", example: "id" },
+  },
+};
+
+const JOIN_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Side table",
+  anchor: "joins",
+  description: "An entry of `$.joins`: a table LEFT JOINed to the log on a key (the key must be unique in the side table); its `columns` become source columns.",
+  props: {
+    path: { schema: str(), required: true, description: "Side table file (CSV, CSV.gz or Parquet).", example: "items.parquet" },
+    on: { schema: { type: "anyOf", options: [str(), JOIN_ON_SCHEMA] }, required: true, description: "Join key: one name for both, or `{left, right}`.", example: "item_id" },
+    columns: { schema: strList(), required: true, description: "Side-table columns brought in.", example: ["author", "length"] },
+    prefix: { schema: { type: "string", allowEmpty: true }, default: "", description: "Prefix added to the brought-in column names (to avoid clashes with log columns).", example: "item_" },
+    csv: { schema: CSV_SCHEMA, defaultText: "`{}` (the CSV defaults; `$.csv` does not apply here)", description: "How this side table is parsed when it is a CSV file.", example: { trim: true } },
+  },
+};
+
+const taskName = (): Prop => ({ schema: { type: "string", pattern: NAME_RE, patternText: "an identifier" }, required: true, description: "Task name (an identifier, unique).", example: "click" });
+const kindProp = (v: string): Prop => ({ schema: { type: "string", enum: [v] }, required: true, description: "Task kind.", example: v });
+
+function task(kind: string, title: string, description: string, props: Record<string, Prop>): ObjectSchema {
+  return { type: "object", title: `Task \`${kind}\``, anchor: `task-${kind}`, tagValue: kind, description: `${title}. ${description}`, props: { name: taskName(), kind: kindProp(kind), ...props } };
 }
 
-function str(x: unknown, path: string): string {
-  if (typeof x !== "string" || x.length === 0) fail(path, "must be a non-empty string");
-  return x;
-}
+const watch: Prop = { schema: str(), required: true, description: "Watch-time column (a number >= 0; missing, NaN or negative values are an error).", example: "play_time_ms" };
 
-function strOrList(x: unknown, path: string): void {
-  if (Array.isArray(x)) {
-    if (x.length === 0) fail(path, "must not be an empty list");
-    x.forEach((v, i) => str(v, `${path}[${i}]`));
-  } else str(x, path);
-}
+const TASK_SCHEMA: Schema = {
+  type: "tagged",
+  tag: "kind",
+  variants: [
+    task("column", "A binary column", "Values 0/1 or booleans; anything else is an error.", { column: { schema: str(), required: true, description: "Label column.", example: "is_like" } }),
+    task("ev", "Effective view", "1 when watch time is strictly above the training split's median (threshold saved in the manifest).", { watch }),
+    task("lv", "Long view", "1 when watch time is strictly above the training split's 75th percentile.", { watch }),
+    task("quantile", "Watch-time quantile", "1 when watch time is strictly above the training split's q-quantile.", {
+      watch,
+      q: { schema: { type: "number", min: 0, max: 1 }, required: true, description: "Quantile.", example: 0.9 },
+    }),
+    task("cv", "Complete view", "1 when watch >= duration * durationScale; a missing duration gives 0 (the prepare warns with the count).", {
+      watch,
+      duration: { schema: str(), required: true, description: "Duration column.", example: "duration_ms" },
+      durationScale: { schema: { type: "number", min: 1e-12, max: 1e12 }, default: 1, description: "Multiplies the duration (1000 when duration is in seconds and watch time in ms).", example: 1000 },
+    }),
+    task("sql", "SQL condition", "A boolean expression over the source columns (same sandbox as field expressions); NULL counts as 0.", {
+      expr: { schema: str(), required: true, description: "Boolean SQL expression.", example: "clicked = 1 AND watch_ms > 30000" },
+    }),
+  ],
+};
 
-function num(x: unknown, path: string, min: number, max: number): number {
-  if (typeof x !== "number" || !Number.isFinite(x) || x < min || x > max) fail(path, `must be a number in [${min}, ${max}]`);
-  return x;
-}
+const range = (example: unknown): Prop => ({
+  schema: { type: "list", items: { type: "anyOf", options: [{ type: "number" }, str()] }, minItems: 2, maxItems: 2 },
+  required: true,
+  description: "Inclusive range [from, to] (numbers, or date strings compared as text; from <= to).",
+  example,
+});
 
-function onlyKeys(o: Record<string, unknown>, keys: string[], path: string): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `is not a known key (known: ${keys.join(", ")})`);
-}
+const seedProp = (required: boolean): Prop => ({ schema: { type: "integer", min: 0, max: 2 ** 31 }, ...(required ? { required: true } : { default: 0 }), description: "Seed of the split hash.", example: 42 });
 
-function columnRef(x: unknown, path: string, numeric: boolean): void {
-  if (typeof x === "string") return void str(x, path);
-  if (!isObj(x)) fail(path, "must be a column name or {name, column?, expr?}");
-  onlyKeys(x, numeric ? ["name", "column", "expr", "buckets"] : ["name", "column", "expr"], path);
-  str(x.name, `${path}.name`);
-  if (x.column !== undefined) str(x.column, `${path}.column`);
-  if (x.expr !== undefined) str(x.expr, `${path}.expr`);
-  if (x.column !== undefined && x.expr !== undefined) fail(path, "has both column and expr");
-  if (x.buckets !== undefined) num(x.buckets, `${path}.buckets`, 2, 1000);
-}
+const SPLIT_NAMES = ["train", "val", "test"] as const;
 
-function range(x: unknown, path: string): void {
-  if (!Array.isArray(x) || x.length !== 2) fail(path, "must be [from, to]");
-  for (let i = 0; i < 2; i++) {
-    const v: unknown = x[i];
-    if (typeof v === "number" ? !Number.isFinite(v) : typeof v !== "string" || v.length === 0) fail(`${path}[${i}]`, "must be a finite number or a date string");
-  }
-  if (typeof x[0] !== typeof x[1]) fail(path, "mixes a number and a string");
-  if (x[0] > x[1]) fail(path, `is reversed (from ${JSON.stringify(x[0])} is after to ${JSON.stringify(x[1])})`);
-}
+const DATE_SPLIT: ObjectSchema = {
+  type: "object",
+  title: "Split `date`",
+  anchor: "split-date",
+  tagValue: "date",
+  description: "Rows go to the split whose inclusive range holds their date column; rows outside every range are dropped (counted in the manifest as `droppedRows`).",
+  props: {
+    kind: { schema: { type: "string", enum: ["date"] }, required: true, description: "Split kind.", example: "date" },
+    column: { schema: str(), required: true, description: "Date column (integers like 20220425, day numbers, or dates).", example: "date" },
+    train: range([20220425, 20220503]),
+    val: range([20220504, 20220505]),
+    test: range([20220506, 20220508]),
+  },
+  rules: ["Each range has from <= to, and the three ranges must not overlap.", "All ranges are numbers or all are strings."],
+  check(s) {
+    for (const k of SPLIT_NAMES) {
+      const x = s[k] as [number | string, number | string];
+      if (typeof x[0] !== typeof x[1]) specFail(`$.split.${k}`, "mixes a number and a string");
+      if (x[0] > x[1]) specFail(`$.split.${k}`, `is reversed (from ${JSON.stringify(x[0])} is after to ${JSON.stringify(x[1])})`);
+    }
+    disjointRanges(s);
+  },
+};
 
-/**
- * Date split ranges must not overlap: a row in two ranges would silently go to the first. Numbers
- * compare as numbers, strings as text (ISO dates and timestamps order correctly as text).
- */
+const FRACTION_SPLIT: ObjectSchema = {
+  type: "object",
+  title: "Split `fraction`",
+  anchor: "split-fraction",
+  tagValue: "fraction",
+  description:
+    "Rows are assigned by a documented hash of a key (the `by` column, or the row's 0-based position in the log) that plain SQL reproduces: " +
+    "h = the first 8 hex digits of md5(`<seed>:<key as text>`) as an integer in [0, 2^32); train when h < round(train * 2^32), val when h < round((train + val) * 2^32), else test. " +
+    "See data/README.md (Splits) for the SQL; the manifest records the two thresholds (`split`).",
+  props: {
+    kind: { schema: { type: "string", enum: ["fraction"] }, required: true, description: "Split kind.", example: "fraction" },
+    train: { schema: { type: "number", min: 0, max: 1 }, required: true, description: "Share of the keys in train.", example: 0.8 },
+    val: { schema: { type: "number", min: 0, max: 1 }, required: true, description: "Share in val; 0 leaves the val split empty (then train without early stopping: `--patience 0`).", example: 0.1 },
+    test: { schema: { type: "number", min: 0, max: 1 }, required: true, description: "Share in test.", example: 0.1 },
+    seed: seedProp(true),
+    by: { schema: str(), defaultText: "the row position", description: "Key column: all rows with one value go to one split (e.g. the user id, so no user appears in two splits).", example: "user_id" },
+  },
+  rules: ["train + val + test = 1."],
+  check(s) {
+    const tot = (s.train as number) + (s.val as number) + (s.test as number);
+    if (Math.abs(tot - 1) > 1e-9) specFail("$.split", `fractions must sum to 1 (got ${tot})`);
+  },
+};
+
+const FILES_SPLIT: ObjectSchema = {
+  type: "object",
+  title: "Split `files`",
+  anchor: "split-files",
+  tagValue: "files",
+  description:
+    "Pre-split data: one file (or list) per split, read with `$.csv`. Without `val` files, `valFraction` of the train files' rows become the val split, by the hash of the `fraction` split with the key = the row's 0-based position in the train files.",
+  props: {
+    kind: { schema: { type: "string", enum: ["files"] }, required: true, description: "Split kind.", example: "files" },
+    train: { schema: strOrList(), required: true, description: "Training file(s).", example: "train.csv" },
+    val: { schema: strOrList(), requiredWhen: "unless `valFraction` is set", description: "Validation file(s).", example: "val.csv" },
+    test: { schema: strOrList(), required: true, description: "Test file(s).", example: ["test-1.csv", "test-2.csv"] },
+    valFraction: { schema: { type: "number", min: 1e-9, max: 1 - 1e-9 }, requiredWhen: "unless `val` is set", description: "Share of the train files' rows that become val.", example: 0.1 },
+    seed: seedProp(false),
+  },
+  rules: ["Exactly one of `val` and `valFraction`.", "`$.log` must be absent (the split lists the files)."],
+  check(s) {
+    if (s.val !== undefined && s.valFraction !== undefined) specFail("$.split", "has both val files and valFraction");
+    if (s.val === undefined && s.valFraction === undefined) specFail("$.split", "needs val files or a valFraction of the train files");
+  },
+};
+
 function disjointRanges(s: Record<string, unknown>): void {
-  const names = ["train", "val", "test"] as const;
   for (let a = 0; a < 3; a++) {
     for (let b = a + 1; b < 3; b++) {
-      const ra = s[names[a] as string] as [number | string, number | string];
-      const rb = s[names[b] as string] as [number | string, number | string];
-      if (typeof ra[0] !== typeof rb[0]) fail("$.split", `mixes number and string ranges (${names[a]} and ${names[b]})`);
+      const na = SPLIT_NAMES[a] as string;
+      const nb = SPLIT_NAMES[b] as string;
+      const ra = s[na] as [number | string, number | string];
+      const rb = s[nb] as [number | string, number | string];
+      if (typeof ra[0] !== typeof rb[0]) specFail("$.split", `mixes number and string ranges (${na} and ${nb})`);
       if (ra[0] <= rb[1] && rb[0] <= ra[1]) {
         const lo = ra[0] > rb[0] ? ra[0] : rb[0];
         const hi = ra[1] < rb[1] ? ra[1] : rb[1];
-        fail("$.split", `ranges ${names[a]} [${JSON.stringify(ra[0])}, ${JSON.stringify(ra[1])}] and ${names[b]} [${JSON.stringify(rb[0])}, ${JSON.stringify(rb[1])}] overlap on [${JSON.stringify(lo)}, ${JSON.stringify(hi)}]; each row must belong to one split`);
+        specFail(
+          "$.split",
+          `ranges ${na} [${JSON.stringify(ra[0])}, ${JSON.stringify(ra[1])}] and ${nb} [${JSON.stringify(rb[0])}, ${JSON.stringify(rb[1])}] overlap on [${JSON.stringify(lo)}, ${JSON.stringify(hi)}]; each row must belong to one split`,
+        );
       }
     }
   }
 }
 
+const fieldList = (o: ObjectSchema): Schema => ({ type: "list", items: { type: "anyOf", options: [str(), o] } });
+
+/** The dataset spec's schema (root object `$`). */
+export const SPEC_SCHEMA: ObjectSchema = {
+  type: "object",
+  title: "Dataset spec (`$`)",
+  anchor: "spec",
+  description: "The top-level object of a spec file.",
+  props: {
+    $schema: { schema: str(), defaultText: "none", description: "Ignored (lets editors attach a JSON Schema).", example: "./spec.schema.json" },
+    description: { schema: { type: "string", allowEmpty: true }, defaultText: "none", description: "Free text, ignored.", example: "My logs, 2024-01" },
+    name: {
+      schema: { type: "string", pattern: /^[A-Za-z0-9_.-]+$/, patternText: "letters, digits, '_', '.', '-'" },
+      required: true,
+      description: "Dataset name (the cache folder is `<name>-<hash>`).",
+      example: "mydata",
+    },
+    dataDir: { schema: str(), defaultText: "the spec file's folder", description: "Folder relative input paths are resolved against (itself relative to the spec file; the `--source` option overrides it).", example: "raw" },
+    log: { schema: strOrList(), requiredWhen: "unless `split.kind` is `\"files\"`", description: "Interaction log file(s): CSV, CSV.gz or Parquet, read as one table in the order listed.", example: ["log-1.csv.gz", "log-2.csv.gz"] },
+    csv: { schema: CSV_SCHEMA, defaultText: "`{}` (header row, delimiter detected, `\"` quotes, empty = NULL, spaces kept)", description: "How the log's (and per-split files') CSV inputs are parsed.", example: { header: false, columns: ["user", "item", "clicked"], trim: true } },
+    joins: { schema: { type: "list", items: JOIN_SCHEMA }, default: [], description: "Side tables joined to the log.", example: [{ path: "items.csv", on: "item_id", columns: ["author"] }] },
+    userColumn: { schema: str(), defaultText: "none", description: "User column (only counted per split in the manifest).", example: "user_id" },
+    itemColumn: { schema: str(), defaultText: "none", description: "Item column (only counted per split in the manifest).", example: "item_id" },
+    groupColumn: { schema: str(), defaultText: "none: one group", description: "Column grouping rows for GAUC (usually the user id); group ids come from all splits (an evaluation key, not a feature).", example: "user_id" },
+    categorical: { schema: fieldList(CATEGORICAL_SCHEMA), required: true, description: "Categorical fields, single- or multi-valued (a string is a column name).", example: ["user_id", { name: "tags", column: "tag", separator: ",", maxLen: 4 }] },
+    numeric: { schema: fieldList(NUMERIC_SCHEMA), default: [], description: "Bucketised numeric fields (a string is a column name).", example: [{ name: "length_b", column: "length", buckets: 10 }] },
+    dense: { schema: fieldList(DENSE_SCHEMA), default: [], description: "Standardised numeric inputs (a string is a column name).", example: [{ name: "income_z", column: "income", log1p: true }] },
+    tasks: { schema: { type: "list", items: TASK_SCHEMA, minItems: 1 }, required: true, description: "Binary tasks (labels).", example: [{ name: "click", kind: "column", column: "clicked" }] },
+    split: { schema: { type: "tagged", tag: "kind", variants: [DATE_SPLIT, FRACTION_SPLIT, FILES_SPLIT] }, required: true, description: "How rows are split into train / val / test.", example: { kind: "fraction", train: 0.8, val: 0.1, test: 0.1, seed: 1, by: "user_id" } },
+    minCount: { schema: { type: "integer", min: 1, max: 1e9 }, default: 1, description: "Categorical values (and items) seen fewer times than this in train map to id 0.", example: 5 },
+    singleClassLabels: { schema: { type: "string", enum: ["error", "warn"] }, default: "error", description: "What a label that is all 0 or all 1 in train does.", example: "warn" },
+  },
+  rules: [
+    "`log` is required unless `split.kind` is `\"files\"`, and must be absent then.",
+    "Field names (categorical, numeric and dense together) and task names are unique; at least one categorical or numeric field.",
+  ],
+  check(x) {
+    const split = x.split as { kind: string };
+    if (split.kind === "files" && x.log !== undefined) specFail("$.log", 'must be absent when split.kind is "files" (the split lists the files)');
+    if (split.kind !== "files" && x.log === undefined) specFail("$.log", 'is required unless split.kind is "files"');
+    const spec = x as unknown as DatasetSpec;
+    const seen = new Set<string>();
+    for (const f of [...spec.categorical, ...(spec.numeric ?? []), ...(spec.dense ?? [])]) {
+      const n = typeof f === "string" ? f : f.name;
+      if (seen.has(n)) specFail("$", `declares the field "${n}" twice`);
+      seen.add(n);
+    }
+    const tseen = new Set<string>();
+    for (const t of spec.tasks) {
+      if (tseen.has(t.name)) specFail("$.tasks", `declares the task "${t.name}" twice`);
+      tseen.add(t.name);
+    }
+    if (spec.categorical.length + (spec.numeric?.length ?? 0) === 0) specFail("$", "declares no feature fields (categorical/numeric)");
+  },
+};
+
 /** Checks `x` against the spec schema; throws DataError naming the offending JSON path. */
 export function validateSpec(x: unknown): DatasetSpec {
-  if (!isObj(x)) fail("$", "must be an object");
-  onlyKeys(
-    x,
-    ["$schema", "description", "name", "dataDir", "log", "joins", "userColumn", "itemColumn", "groupColumn", "categorical", "numeric", "tasks", "split", "minCount", "singleClassLabels"],
-    "$",
-  );
-  const name = str(x.name, "$.name");
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail("$.name", "may only contain letters, digits, '_', '.', '-'");
-  if (x.dataDir !== undefined) str(x.dataDir, "$.dataDir");
-  if (x.log !== undefined) strOrList(x.log, "$.log");
-  if (x.joins !== undefined) {
-    if (!Array.isArray(x.joins)) fail("$.joins", "must be a list");
-    x.joins.forEach((j: unknown, i: number) => {
-      const p = `$.joins[${i}]`;
-      if (!isObj(j)) fail(p, "must be an object");
-      onlyKeys(j, ["path", "on", "columns", "prefix"], p);
-      str(j.path, `${p}.path`);
-      if (isObj(j.on)) {
-        str(j.on.left, `${p}.on.left`);
-        str(j.on.right, `${p}.on.right`);
-      } else str(j.on, `${p}.on`);
-      if (!Array.isArray(j.columns) || j.columns.length === 0) fail(`${p}.columns`, "must be a non-empty list");
-      j.columns.forEach((c: unknown, k: number) => str(c, `${p}.columns[${k}]`));
-      if (j.prefix !== undefined && typeof j.prefix !== "string") fail(`${p}.prefix`, "must be a string");
-    });
-  }
-  if (x.userColumn !== undefined) str(x.userColumn, "$.userColumn");
-  if (x.itemColumn !== undefined) str(x.itemColumn, "$.itemColumn");
-  if (x.groupColumn !== undefined) str(x.groupColumn, "$.groupColumn");
-  if (!Array.isArray(x.categorical)) fail("$.categorical", "must be a list");
-  x.categorical.forEach((c: unknown, i: number) => columnRef(c, `$.categorical[${i}]`, false));
-  if (x.numeric !== undefined) {
-    if (!Array.isArray(x.numeric)) fail("$.numeric", "must be a list");
-    x.numeric.forEach((c: unknown, i: number) => columnRef(c, `$.numeric[${i}]`, true));
-  }
-  if (!Array.isArray(x.tasks) || x.tasks.length === 0) fail("$.tasks", "must be a non-empty list");
-  x.tasks.forEach((t: unknown, i: number) => {
-    const p = `$.tasks[${i}]`;
-    if (!isObj(t)) fail(p, "must be an object");
-    const tn = str(t.name, `${p}.name`);
-    if (!NAME_RE.test(tn)) fail(`${p}.name`, "must be an identifier");
-    switch (t.kind) {
-      case "column":
-        onlyKeys(t, ["name", "kind", "column"], p);
-        str(t.column, `${p}.column`);
-        break;
-      case "ev":
-      case "lv":
-        onlyKeys(t, ["name", "kind", "watch"], p);
-        str(t.watch, `${p}.watch`);
-        break;
-      case "quantile":
-        onlyKeys(t, ["name", "kind", "watch", "q"], p);
-        str(t.watch, `${p}.watch`);
-        num(t.q, `${p}.q`, 0, 1);
-        break;
-      case "cv":
-        onlyKeys(t, ["name", "kind", "watch", "duration", "durationScale"], p);
-        str(t.watch, `${p}.watch`);
-        str(t.duration, `${p}.duration`);
-        if (t.durationScale !== undefined) num(t.durationScale, `${p}.durationScale`, 1e-12, 1e12);
-        break;
-      case "sql":
-        onlyKeys(t, ["name", "kind", "expr"], p);
-        str(t.expr, `${p}.expr`);
-        break;
-      default:
-        fail(`${p}.kind`, `must be one of column, ev, lv, quantile, cv, sql (got ${JSON.stringify(t.kind)})`);
-    }
-  });
-  const s = x.split;
-  if (!isObj(s)) fail("$.split", "must be an object");
-  switch (s.kind) {
-    case "date":
-      onlyKeys(s, ["kind", "column", "train", "val", "test"], "$.split");
-      str(s.column, "$.split.column");
-      for (const k of ["train", "val", "test"]) range(s[k], `$.split.${k}`);
-      disjointRanges(s);
-      break;
-    case "fraction": {
-      onlyKeys(s, ["kind", "train", "val", "test", "seed", "by"], "$.split");
-      const tot = num(s.train, "$.split.train", 0, 1) + num(s.val, "$.split.val", 0, 1) + num(s.test, "$.split.test", 0, 1);
-      if (Math.abs(tot - 1) > 1e-9) fail("$.split", `fractions must sum to 1 (got ${tot})`);
-      num(s.seed, "$.split.seed", 0, 2 ** 31);
-      if (s.by !== undefined) str(s.by, "$.split.by");
-      break;
-    }
-    case "files":
-      onlyKeys(s, ["kind", "train", "val", "test", "valFraction", "seed"], "$.split");
-      for (const k of ["train", "test"]) strOrList(s[k], `$.split.${k}`);
-      if (s.val !== undefined) {
-        strOrList(s.val, "$.split.val");
-        if (s.valFraction !== undefined) fail("$.split", "has both val files and valFraction");
-      } else if (s.valFraction === undefined) fail("$.split", "needs val files or a valFraction of the train files");
-      else num(s.valFraction, "$.split.valFraction", 1e-9, 1 - 1e-9);
-      if (s.seed !== undefined) num(s.seed, "$.split.seed", 0, 2 ** 31);
-      if (x.log !== undefined) fail("$.log", "must be absent when split.kind is \"files\" (the split lists the files)");
-      break;
-    default:
-      fail("$.split.kind", `must be one of date, fraction, files (got ${JSON.stringify(s.kind)})`);
-  }
-  if (s.kind !== "files" && x.log === undefined) fail("$.log", "is required unless split.kind is \"files\"");
-  if (x.minCount !== undefined) num(x.minCount, "$.minCount", 1, 1e9);
-  if (x.singleClassLabels !== undefined && x.singleClassLabels !== "error" && x.singleClassLabels !== "warn") fail("$.singleClassLabels", "must be \"error\" or \"warn\"");
-
-  const spec = x as unknown as DatasetSpec;
-  const seen = new Set<string>();
-  for (const f of [...spec.categorical, ...(spec.numeric ?? [])]) {
-    const n = typeof f === "string" ? f : f.name;
-    if (seen.has(n)) fail("$", `declares the field "${n}" twice`);
-    seen.add(n);
-  }
-  const tseen = new Set<string>();
-  for (const t of spec.tasks) {
-    if (tseen.has(t.name)) fail("$.tasks", `declares the task "${t.name}" twice`);
-    tseen.add(t.name);
-  }
-  if (seen.size === 0) fail("$", "declares no feature fields (categorical/numeric)");
-  return spec;
+  validateAgainst(SPEC_SCHEMA, x, "$");
+  return x as DatasetSpec;
 }
 
-/** Normalised field description. */
+// ---- normalised fields -----------------------------------------------------------------------
+
+/** Normalised field description (an embedding field: categorical, multi-valued or bucketised numeric). */
 export interface FieldDef {
   name: string;
   kind: "categorical" | "numeric";
@@ -296,6 +516,20 @@ export interface FieldDef {
   /** Spec key of the field, e.g. `$.categorical[3]`. */
   key: string;
   buckets?: number;
+  /** Point-mass share (numeric fields). */
+  pointMass?: number;
+  /** Multi-valued categorical field. */
+  multi?: { separator: string; maxLen: number; pooling: "mean" | "sum" };
+}
+
+/** Normalised dense input. */
+export interface DenseDef {
+  name: string;
+  sql: string;
+  column?: string;
+  expr?: string;
+  key: string;
+  log1p: boolean;
 }
 
 export function quoteIdent(name: string): string {
@@ -306,23 +540,44 @@ export function quoteStr(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
+function source(f: string | ColumnRef): { name: string; sql: string; column?: string; expr?: string } {
+  if (typeof f === "string") return { name: f, sql: quoteIdent(f), column: f };
+  const col = f.expr === undefined ? (f.column ?? f.name) : undefined;
+  return col !== undefined ? { name: f.name, sql: quoteIdent(col), column: col } : { name: f.name, sql: "", expr: f.expr };
+}
+
+/** The embedding fields in order: categorical (single- and multi-valued), then numeric. */
 export function fieldDefs(spec: DatasetSpec): FieldDef[] {
   const out: FieldDef[] = [];
-  const add = (f: string | NumericRef, kind: FieldDef["kind"], key: string): void => {
-    if (typeof f === "string") out.push({ name: f, kind, sql: quoteIdent(f), column: f, key, ...(kind === "numeric" ? { buckets: 10 } : {}) });
-    else {
-      const col = f.expr === undefined ? (f.column ?? f.name) : undefined;
-      out.push({
-        name: f.name,
-        kind,
-        sql: col !== undefined ? quoteIdent(col) : "",
-        key,
-        ...(col !== undefined ? { column: col } : { expr: f.expr }),
-        ...(kind === "numeric" ? { buckets: f.buckets ?? 10 } : {}),
-      });
-    }
-  };
-  spec.categorical.forEach((f, i) => add(f, "categorical", `$.categorical[${i}]`));
-  (spec.numeric ?? []).forEach((f, i) => add(f, "numeric", `$.numeric[${i}]`));
+  spec.categorical.forEach((f, i) => {
+    const d: FieldDef = { ...source(f), kind: "categorical", key: `$.categorical[${i}]` };
+    if (typeof f !== "string" && f.separator !== undefined) d.multi = { separator: f.separator, maxLen: f.maxLen ?? SPEC_DEFAULTS.maxLen, pooling: f.pooling ?? SPEC_DEFAULTS.pooling };
+    out.push(d);
+  });
+  (spec.numeric ?? []).forEach((f, i) => {
+    const buckets = (typeof f === "string" ? undefined : f.buckets) ?? SPEC_DEFAULTS.buckets;
+    const pointMass = (typeof f === "string" ? undefined : f.pointMass) ?? 1 / buckets;
+    out.push({ ...source(f), kind: "numeric", key: `$.numeric[${i}]`, buckets, pointMass });
+  });
   return out;
+}
+
+/** The dense inputs in order. */
+export function denseDefs(spec: DatasetSpec): DenseDef[] {
+  return (spec.dense ?? []).map((f, i) => ({ ...source(f), key: `$.dense[${i}]`, log1p: typeof f === "string" ? false : (f.log1p ?? false) }));
+}
+
+/**
+ * SQL (DuckDB) of the split hash of a key expression: the first 8 hex digits of
+ * md5('<seed>:' || key as text) as an integer in [0, 2^32). A NULL key hashes as ''.
+ * The split is train when h < t1, val when h < t2, else test (see splitThresholds).
+ */
+export function splitHashSql(keySql: string, seed: number): string {
+  return `('0x' || left(md5(${quoteStr(`${seed}:`)} || COALESCE(CAST(${keySql} AS VARCHAR), '')), 8))::UBIGINT`;
+}
+
+/** The two thresholds of the hash split: [round(train * 2^32), round((train + val) * 2^32)], clamped to [0, 2^32]. */
+export function splitThresholds(train: number, val: number): [number, number] {
+  const clamp = (x: number): number => Math.min(2 ** 32, Math.max(0, Math.round(x * 2 ** 32)));
+  return [clamp(train), clamp(train + val)];
 }

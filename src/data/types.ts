@@ -1,7 +1,10 @@
 /**
  * The contract between the data layer and the model/trainer.
  * Every categorical feature (including bucketised numeric columns) is a field of
- * int32 ids in [0, vocabSize); id 0 is reserved for OOV / missing.
+ * int32 ids in [0, vocabSize); id 0 is reserved for OOV / missing. A multi-valued
+ * field holds up to `multi.maxLen` ids per row (its embedding is their mean or sum).
+ * Dense inputs are float columns, standardised by the data layer, that the models
+ * read next to the embeddings.
  */
 export type SplitName = "train" | "val" | "test";
 
@@ -9,6 +12,13 @@ export interface FieldInfo {
   name: string;
   /** Number of ids including the reserved OOV id 0. */
   vocabSize: number;
+  /** Multi-valued field: at most `maxLen` ids per row, embeddings pooled by `pooling` (absent: one id per row). */
+  multi?: { maxLen: number; pooling: "mean" | "sum" };
+}
+
+/** A dense (float) input column. */
+export interface DenseInfo {
+  name: string;
 }
 
 export interface TaskInfo {
@@ -18,17 +28,26 @@ export interface TaskInfo {
 export interface DatasetMeta {
   name: string;
   fields: FieldInfo[];
+  /** Dense inputs, in the order of Batch.dense (absent or empty: none). */
+  dense?: DenseInfo[];
   tasks: TaskInfo[];
   /** Name of the column used to group rows for GAUC (usually the user id). */
   groupColumn: string;
   rows: Record<SplitName, number>;
 }
 
-/** One mini-batch. Arrays have length `size` (field ids, labels in {0,1}, group ids). */
+/** One mini-batch. Arrays have length `size` (field ids, labels in {0,1}, group ids, dense values). */
 export interface Batch {
   size: number;
-  /** fields[f][r] = id of row r in field f (same order as DatasetMeta.fields). */
+  /**
+   * fields[f][r] = id of row r in field f (same order as DatasetMeta.fields). A multi-valued
+   * field (FieldInfo.multi) has maxLen ids per row instead, row-major (length size * maxLen):
+   * fields[f][r * maxLen + k] = item k of row r, the row's ids first then -1 padding; every row
+   * has at least one id (a NULL or empty list is the single id 0).
+   */
   fields: Int32Array[];
+  /** dense[j][r] = value of dense input j in row r (same order as DatasetMeta.dense); absent when there are none. */
+  dense?: Float32Array[];
   /** labels[t][r] in {0, 1} for task t (same order as DatasetMeta.tasks). */
   labels: Float32Array[];
   /** Group (user) id of each row, for GAUC. */

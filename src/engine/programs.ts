@@ -14,7 +14,8 @@
  * - "eval": per-task logits z<t> [B] (no dropout, deterministic gates).
  *
  * Inputs: p<i> (dense parameter i, fed from the model's typed array without a
- * copy), x<s> [B, F*dim] (gathered embeddings of table set s), y<t> [B] (labels,
+ * copy), x<s> [B, F*dim + D] (gathered embeddings of table set s, a multi-valued
+ * field's pooled, then the D dense input columns), y<t> [B] (labels,
  * or the coefficients c_t of the linear objective sum_r c_t[r] z_t[r]), w [T]
  * (weighted-sum), noise.<k> (dropout masks / gate noise drawn per run from the
  * step's seed, in declaration order; see fillNoise in src/model/layers.ts).
@@ -56,6 +57,7 @@ export class Program {
   /** Output values (views of the pre-allocated fetch buffers: valid until the next run). */
   readonly out: Record<string, FloatArray> = {};
 
+  /** @internal (onnxruntime types stay out of the package's declarations) */
   constructor(
     readonly key: ProgramKey,
     private readonly session: ort.InferenceSession,
@@ -74,7 +76,7 @@ export class Program {
     }
   }
 
-  /** Run with the given feeds (noise inputs are drawn here from `seed`); results land in `out`. */
+  /** Run with the given feeds (noise inputs are drawn here from `seed`); results land in `out`. @internal */
   async run(feeds: Record<string, ort.Tensor>, seed: number): Promise<Record<string, FloatArray>> {
     const all: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) if (this.inputNames.has(k)) all[k] = v;
@@ -99,7 +101,7 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
   const g = new Graph(model.dtype);
   const B = key.batch;
   const T = model.numTasks;
-  const width = model.fields.length * model.embDim;
+  const width = model.inputWidth;
   const p = model.dense.map((q, i) => g.input(`p${i}`, q.shape));
   const xs = model.tables.map((_, s) => g.input(`x${s}`, [B, width]));
   const ctx = makeCtx(g, key.mode, B, model.dropout);

@@ -23,26 +23,41 @@ import type { FloatArray } from "../graph/graph.ts";
 import { ort } from "../engine/ort.ts";
 import { programFor, type ObjectiveKind, type Program, type ProgramKind } from "../engine/programs.ts";
 
-/** Unique ids of a batch per field, and the row -> unique-slot remapping. Buffers reused across batches. */
+/**
+ * Unique ids of a batch per field, and the position -> unique-slot remapping. Buffers reused
+ * across batches. A multi-valued field (perRow[f] = maxLen > 1) has maxLen positions per row
+ * (Batch.fields layout: the row's ids, then -1 padding): its unique ids are those of every item
+ * of the batch, and padding positions map to slot -1, so gradients reach only the rows used.
+ */
 export class BatchIndex {
   /** uniq[f].subarray(0, count[f]) are the distinct ids of field f in first-seen order. */
   readonly uniq: Int32Array[] = [];
-  /** remap[f][r] = slot of row r's id in uniq[f]. */
+  /** remap[f][r * perRow[f] + k] = slot of item k of row r in uniq[f] (-1 for padding). */
   readonly remap: Int32Array[] = [];
+  /** len[f][r] = number of ids of row r (1 for a single-valued field). */
+  readonly len: Int32Array[] = [];
   readonly count: Int32Array;
   /** rowOffset[f] = sum of count[f'] for f' < f; rowOffset[F] = total unique rows. */
   readonly rowOffset: Int32Array;
+  /** Ids per row of each field (1, or maxLen of a multi-valued field). */
+  readonly perRow: readonly number[];
   size = 0;
   private readonly slot: Int32Array[] = [];
 
-  constructor(readonly vocab: readonly number[]) {
+  constructor(
+    readonly vocab: readonly number[],
+    perRow?: readonly number[],
+  ) {
     const F = vocab.length;
+    this.perRow = perRow ?? vocab.map(() => 1);
+    if (this.perRow.length !== F || !this.perRow.every((L) => Number.isInteger(L) && L >= 1)) throw new Error(`BatchIndex: perRow must hold ${F} integers >= 1`);
     this.count = new Int32Array(F);
     this.rowOffset = new Int32Array(F + 1);
     for (let f = 0; f < F; f++) {
       this.slot.push(new Int32Array(vocab[f]!).fill(-1));
       this.uniq.push(new Int32Array(0));
       this.remap.push(new Int32Array(0));
+      this.len.push(new Int32Array(0));
     }
   }
 
@@ -57,29 +72,42 @@ export class BatchIndex {
     this.size = B;
     let off = 0;
     for (let f = 0; f < F; f++) {
-      if (this.uniq[f]!.length < B) {
-        this.uniq[f] = new Int32Array(B);
-        this.remap[f] = new Int32Array(B);
-      }
+      const L = this.perRow[f]!;
+      if (this.remap[f]!.length < B * L) this.remap[f] = new Int32Array(B * L);
+      if (this.uniq[f]!.length < B * L) this.uniq[f] = new Int32Array(B * L);
+      if (this.len[f]!.length < B) this.len[f] = new Int32Array(B);
       const ids = batch.fields[f]!;
-      if (ids.length < B) throw new Error(`batch field ${f} has ${ids.length} ids for batch size ${B}`);
+      if (ids.length < B * L) throw new Error(`batch field ${f} has ${ids.length} ids for batch size ${B}${L > 1 ? ` x ${L} per row` : ""}`);
       const slot = this.slot[f]!;
       const uniq = this.uniq[f]!;
       const remap = this.remap[f]!;
+      const len = this.len[f]!;
       const V = this.vocab[f]!;
       let n = 0;
-      for (let r = 0; r < B; r++) {
-        const id = ids[r]!;
-        if (!(id >= 0 && id < V)) throw new Error(`batch field ${f} row ${r}: id ${id} outside [0, ${V})`);
-        let s = slot[id]!;
-        if (s < 0) {
-          s = n++;
-          slot[id] = s;
-          uniq[s] = id;
+      try {
+        for (let r = 0; r < B; r++) {
+          let k = 0;
+          for (; k < L; k++) {
+            const id = ids[r * L + k]!;
+            if (id === -1 && k > 0) break;
+            if (!(id >= 0 && id < V)) throw new Error(`batch field ${f} row ${r}${L > 1 ? ` item ${k}` : ""}: id ${id} outside [0, ${V})`);
+            let s = slot[id]!;
+            if (s < 0) {
+              s = n++;
+              slot[id] = s;
+              uniq[s] = id;
+            }
+            remap[r * L + k] = s;
+          }
+          len[r] = k;
+          for (let j = k; j < L; j++) {
+            if (ids[r * L + j] !== -1) throw new Error(`batch field ${f} row ${r}: id ${ids[r * L + j]} after -1 padding (padding must end the row)`);
+            remap[r * L + j] = -1;
+          }
         }
-        remap[r] = s;
+      } finally {
+        for (let i = 0; i < n; i++) slot[uniq[i]!] = -1;
       }
-      for (let i = 0; i < n; i++) slot[uniq[i]!] = -1;
       this.count[f] = n;
       this.rowOffset[f] = off;
       off += n;
@@ -117,21 +145,31 @@ export class GradWorkspace {
   private cbuf: FloatArray[] = [];
   private wbuf: FloatArray | null = null;
   constructor(readonly model: Model) {
-    this.index = new BatchIndex(model.fields.map((f) => f.vocabSize));
+    this.index = new BatchIndex(
+      model.fields.map((f) => f.vocabSize),
+      model.fields.map((f) => f.multi?.maxLen ?? 1),
+    );
   }
 
   private alloc(n: number): FloatArray {
     return this.model.dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
   }
 
-  /** Index the batch and gather every table set's x [B, F*dim] (reused buffers). */
+  /**
+   * Index the batch and build every table set's x [B, F*dim + D] (reused buffers): field f's
+   * embedding at columns f*dim .. (f+1)*dim (a multi-valued field: the mean or sum of its items'
+   * rows), then the D dense input values.
+   */
   prepare(batch: Batch): FloatArray[] {
     const m = this.model;
-    this.index.index(batch);
+    const idx = this.index;
+    idx.index(batch);
     const B = batch.size;
     const F = m.fields.length;
     const dim = m.embDim;
-    const width = F * dim;
+    const D = m.denseInputs.length;
+    const width = m.inputWidth;
+    if (D > 0 && (batch.dense?.length ?? 0) !== D) throw new Error(`batch has ${batch.dense?.length ?? 0} dense columns, model expects ${D}`);
     const sets = m.tables;
     const xs: FloatArray[] = [];
     for (let s = 0; s < sets.length; s++) {
@@ -144,11 +182,33 @@ export class GradWorkspace {
       for (let f = 0; f < F; f++) {
         const tab = sets[s]![f]!.data;
         const ids = batch.fields[f]!;
-        for (let r = 0; r < B; r++) {
-          const src = ids[r]! * dim;
-          const dst = r * width + f * dim;
-          for (let k = 0; k < dim; k++) x[dst + k] = tab[src + k]!;
+        const multi = m.fields[f]!.multi;
+        if (!multi) {
+          for (let r = 0; r < B; r++) {
+            const src = ids[r]! * dim;
+            const dst = r * width + f * dim;
+            for (let k = 0; k < dim; k++) x[dst + k] = tab[src + k]!;
+          }
+          continue;
         }
+        const L = multi.maxLen;
+        const len = idx.len[f]!;
+        for (let r = 0; r < B; r++) {
+          const dst = r * width + f * dim;
+          const n = len[r]!;
+          const c = multi.pooling === "mean" ? 1 / n : 1;
+          for (let k = 0; k < dim; k++) {
+            let acc = 0;
+            for (let j = 0; j < n; j++) acc += tab[ids[r * L + j]! * dim + k]!;
+            x[dst + k] = c * acc;
+          }
+        }
+      }
+      for (let j = 0; j < D; j++) {
+        const v = batch.dense![j]!;
+        if (v.length < B) throw new Error(`batch dense column ${j} has ${v.length} values for batch size ${B}`);
+        const col = F * dim + j;
+        for (let r = 0; r < B; r++) x[r * width + col] = v[r]!;
       }
       xs.push(x);
     }
@@ -242,7 +302,7 @@ function feedsOf(ws: GradWorkspace, batch: Batch, objective: LinearObjective | u
   const B = batch.size;
   const feeds: Record<string, ort.Tensor> = {};
   m.dense.forEach((q, i) => (feeds[`p${i}`] = wrap(q.data, q.shape)));
-  const width = m.fields.length * m.embDim;
+  const width = m.inputWidth;
   ws.prepare(batch).forEach((x, s) => (feeds[`x${s}`] = wrap(x, [B, width])));
   if (withLabels) {
     const ys = objective ? ws.coefficients(objective.c, B) : ws.labels(batch);
@@ -256,17 +316,36 @@ function key(kind: ProgramKind, B: number, mode: Mode, objective: LinearObjectiv
   return { kind, batch: B, mode, objective: o };
 }
 
-/** Add x's gradient [B, F*dim] into the unique-row buffer (coalescing repeated ids). */
-function coalesceInto(rows: FloatArray, g: FloatArray, idx: BatchIndex, F: number, dim: number): void {
+/**
+ * Add x's gradient [B, width] into the unique-row buffer (coalescing repeated ids). A
+ * multi-valued field's slot gradient goes to every id of the row's list (times 1/len for mean
+ * pooling); padding gets nothing. The dense columns (after F*dim) have no rows and are skipped.
+ */
+function coalesceInto(rows: FloatArray, g: FloatArray, idx: BatchIndex, fields: Model["fields"], dim: number, width: number): void {
   const B = idx.size;
-  const width = F * dim;
+  const F = fields.length;
   for (let fi = 0; fi < F; fi++) {
     const remap = idx.remap[fi]!;
     const base = idx.rowOffset[fi]!;
+    const multi = fields[fi]!.multi;
+    if (!multi) {
+      for (let r = 0; r < B; r++) {
+        const dst = (base + remap[r]!) * dim;
+        const src = r * width + fi * dim;
+        for (let c = 0; c < dim; c++) rows[dst + c] = rows[dst + c]! + g[src + c]!;
+      }
+      continue;
+    }
+    const L = multi.maxLen;
+    const len = idx.len[fi]!;
     for (let r = 0; r < B; r++) {
-      const dst = (base + remap[r]!) * dim;
+      const n = len[r]!;
+      const scale = multi.pooling === "mean" ? 1 / n : 1;
       const src = r * width + fi * dim;
-      for (let c = 0; c < dim; c++) rows[dst + c] = rows[dst + c]! + g[src + c]!;
+      for (let j = 0; j < n; j++) {
+        const dst = (base + remap[r * L + j]!) * dim;
+        for (let c = 0; c < dim; c++) rows[dst + c] = rows[dst + c]! + scale * g[src + c]!;
+      }
     }
   }
 }
@@ -302,7 +381,6 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
   await prog.run(feeds, opts.seed);
   const losses = readLosses(prog, T);
   const idx = ws.index;
-  const F = m.fields.length;
   const dim = m.embDim;
   const K = kind === "per-task" ? T : 1;
   const dense: (FloatArray | null)[][] = [];
@@ -313,7 +391,7 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
       prog.layout.x[k]!.map((name, s) => {
         if (!name) return null;
         const rows = ws.rowBuffer(k, s);
-        coalesceInto(rows, prog.out[name]!, idx, F, dim);
+        coalesceInto(rows, prog.out[name]!, idx, m.fields, dim, m.inputWidth);
         return rows;
       }),
     );

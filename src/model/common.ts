@@ -1,7 +1,7 @@
 /**
  * Defaults and option validation shared by the architecture files.
  */
-import type { FieldInfo } from "../data/types.ts";
+import type { DenseInfo, FieldInfo } from "../data/types.ts";
 import type { ModelCommonOptions } from "./types.ts";
 
 /** Defaults mirroring GradCraft's setup (Bai et al., KDD'24, main.py). */
@@ -20,6 +20,17 @@ export const EXPERT_UNITS: readonly number[] = [256, 128, 64];
 export interface ModelInput {
   fields: readonly FieldInfo[];
   numTasks: number;
+  /** Dense input columns (DatasetMeta.dense); absent or empty: none. */
+  dense?: readonly DenseInfo[];
+}
+
+/**
+ * Width of a table set's model input x [B, width]: one embedding of `embDim` per field (a
+ * multi-valued field's pooled embedding counts as one), in field order, then one column per dense
+ * input. Every architecture's first layers take this width.
+ */
+export function inputWidth(input: Pick<ModelInput, "fields" | "dense">, embDim: number): number {
+  return input.fields.length * embDim + (input.dense?.length ?? 0);
 }
 
 export function checkUnits(model: string, option: string, v: unknown): number[] {

@@ -3,8 +3,11 @@
  * plain linear baseline the quality bar of the comparison table refers to.
  *
  * Structure: for each task t, its own 1-dimensional embedding table per field
- * (one weight per id, i.e. one-hot features) and a bias:
- *   logit_t = b_t + Σ_f w_t,f[id_f].
+ * (one weight per id, i.e. one-hot features), a weight per dense input and a bias:
+ *   logit_t = b_t + Σ_f w_t,f[id_f] + Σ_j v_t,j x_j
+ * (a multi-valued field contributes the mean or sum of its ids' weights; the
+ * dense weights v_t [D, 1] exist only when the dataset has dense inputs and start
+ * at N(0, embInitStd)).
  * Nothing is shared, so balancing methods only rescale tasks (taskScale); the
  * sweep trains it with EW. Weights start at N(0, embInitStd), L2 applies to the
  * rows used (as for every embedding). No dropout (there is no hidden layer).
@@ -13,6 +16,7 @@
  * `dropout` are ignored (fixed to 1, none and 0).
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
+import type { Tensor } from "../graph/graph.ts";
 import { COMMON_DEFAULTS, checkCommon, type ModelInput } from "./common.ts";
 import { ParamBuilder, buildTables } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
@@ -31,6 +35,10 @@ export function create(input: ModelInput, options: Partial<LrOptions> = {}): Arc
   const b = new ParamBuilder(rng, o.dtype);
   const bias: number[] = [];
   for (let t = 0; t < T; t++) bias.push(b.add(`t${t}.out.b`, [1], t, false, () => 0));
+  const F = input.fields.length;
+  const Dd = input.dense?.length ?? 0;
+  const dw: number[] = [];
+  if (Dd > 0) for (let t = 0; t < T; t++) dw.push(b.add(`t${t}.dense.W`, [Dd, 1], t, true, (r) => o.embInitStd * r.normal()));
   return {
     name: "lr",
     numTasks: T,
@@ -41,8 +49,11 @@ export function create(input: ModelInput, options: Partial<LrOptions> = {}): Arc
     },
     head(t, p, _feats, xs, ctx) {
       const g = ctx.g;
-      const x = xs[t]!; // [B, F] (one weight per field)
-      return g.add(g.reduceSum(x, [1], false), p[bias[t]!]!);
+      const x = xs[t]!; // [B, F + D]: one weight per field, then the dense inputs
+      if (Dd === 0) return g.add(g.reduceSum(x, [1], false), p[bias[t]!]!);
+      const [e, d] = g.split(x, 1, [F, Dd]) as [Tensor, Tensor];
+      const dense = g.reshape(g.matmul(d, p[dw[t]!]!), [ctx.batch]);
+      return g.add(g.add(g.reduceSum(e, [1], false), dense), p[bias[t]!]!);
     },
   };
 }

@@ -13,7 +13,7 @@
  * expertUnits [256, 128, 64], towerUnits [32, 16], embDim 16, dropout 0.2.
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
-import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, type ModelInput } from "./common.ts";
+import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, inputWidth, type ModelInput } from "./common.ts";
 import { ParamBuilder, buildTables, buildTower, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
@@ -34,7 +34,7 @@ export function create(input: ModelInput, options: Partial<MmoeOptions> = {}): A
   const rng = new Rng(o.seed);
   const tables = buildTables(input.fields, o.embDim, 1, rng, o.dtype, o.embInitStd);
   const b = new ParamBuilder(rng, o.dtype);
-  const D = input.fields.length * o.embDim;
+  const D = inputWidth(input, o.embDim);
   const experts: MlpSpec[] = [];
   for (let k = 0; k < K; k++) experts.push(b.mlp(`expert${k}`, D, o.expertUnits, "shared"));
   const d = experts[0]!.outDim;

@@ -2,23 +2,30 @@
  * `Model`: an architecture plus checkpoint access to its parameters and the
  * reusable per-step scratch (dropout mask buffers).
  */
-import type { FieldInfo } from "../data/types.ts";
+import type { DenseInfo, FieldInfo } from "../data/types.ts";
 import type { FloatArray, FloatDType } from "../graph/graph.ts";
 import type { Architecture, DenseParam, EmbeddingTable } from "./types.ts";
 
-/** A model = architecture + its input fields, embedding size and dtype. */
+/** A model = architecture + its input fields (and dense inputs), embedding size and dtype. */
 export class Model {
   readonly dropout: number;
   readonly embDim: number;
   readonly dtype: FloatDType;
+  /** Dense input columns, appended to every table set's input after the field embeddings. */
+  readonly denseInputs: readonly DenseInfo[];
   constructor(
     readonly arch: Architecture,
     readonly fields: readonly FieldInfo[],
-    opts: { dropout: number; embDim: number; dtype: FloatDType },
+    opts: { dropout: number; embDim: number; dtype: FloatDType; dense?: readonly DenseInfo[] },
   ) {
     this.dropout = opts.dropout;
     this.embDim = opts.embDim;
     this.dtype = opts.dtype;
+    this.denseInputs = opts.dense ?? [];
+  }
+  /** Width of each table set's input x [B, width]: fields.length * embDim + denseInputs.length (see inputWidth). */
+  get inputWidth(): number {
+    return this.fields.length * this.embDim + this.denseInputs.length;
   }
   get name(): string {
     return this.arch.name;

@@ -24,7 +24,7 @@
  */
 import type { Architecture, ForwardCtx, ModelCommonOptions } from "./types.ts";
 import type { Tensor } from "../graph/graph.ts";
-import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, type ModelInput } from "./common.ts";
+import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkUnits, inputWidth, type ModelInput } from "./common.ts";
 import { ParamBuilder, buildTables, buildTower, linear, mixture, mlp, tower, type LinearSpec, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
@@ -62,7 +62,7 @@ export function create(input: ModelInput, options: Partial<PleOptions> = {}): Ar
   const rng = new Rng(o.seed);
   const tables = buildTables(input.fields, o.embDim, 1, rng, o.dtype, o.embInitStd);
   const b = new ParamBuilder(rng, o.dtype);
-  const D = input.fields.length * o.embDim;
+  const D = inputWidth(input, o.embDim);
   const d = o.expertUnits[o.expertUnits.length - 1]!;
   const levels: Level[] = [];
   for (let l = 0; l < L; l++) {

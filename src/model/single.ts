@@ -14,7 +14,7 @@
  * towerUnits [32, 16], dropout 0.2.
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
-import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkUnits, type ModelInput } from "./common.ts";
+import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkUnits, inputWidth, type ModelInput } from "./common.ts";
 import { ParamBuilder, buildTables, buildTower, mlp, tower, type MlpSpec, type TowerSpec } from "./layers.ts";
 import { Rng } from "../util/rng.ts";
 
@@ -32,7 +32,7 @@ export function create(input: ModelInput, options: Partial<SingleOptions> = {}):
   const rng = new Rng(o.seed);
   const tables = buildTables(input.fields, o.embDim, T, rng, o.dtype, o.embInitStd);
   const b = new ParamBuilder(rng, o.dtype);
-  const D = input.fields.length * o.embDim;
+  const D = inputWidth(input, o.embDim);
   const bottoms: MlpSpec[] = [];
   const towers: TowerSpec[] = [];
   for (let t = 0; t < T; t++) {

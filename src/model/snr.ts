@@ -5,7 +5,7 @@
  */
 import type { Architecture, ModelCommonOptions } from "./types.ts";
 import type { Tensor } from "../graph/graph.ts";
-import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkNum, checkUnits, type ModelInput } from "./common.ts";
+import { COMMON_DEFAULTS, EXPERT_UNITS, checkCommon, checkInt, checkNum, checkUnits, inputWidth, type ModelInput } from "./common.ts";
 import {
   ParamBuilder,
   buildTables,
@@ -55,7 +55,7 @@ export function createSnr(kind: "snr-trans" | "snr-aver", input: ModelInput, opt
   const rng = new Rng(o.seed);
   const tables = buildTables(input.fields, o.embDim, 1, rng, o.dtype, o.embInitStd);
   const b = new ParamBuilder(rng, o.dtype);
-  const D = input.fields.length * o.embDim;
+  const D = inputWidth(input, o.embDim);
   const experts: MlpSpec[] = [];
   for (let k = 0; k < K; k++) experts.push(b.mlp(`subnet${k}`, D, o.expertUnits, "shared"));
   const d = experts[0]!.outDim;

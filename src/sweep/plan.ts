@@ -43,6 +43,8 @@ export interface SweepConfig {
   overrides?: Record<string, Record<string, OptionValue>>;
   jobs: number;
   out: string;
+  /** Plugin modules (methods / architectures) every worker loads; absolute paths (see src/plugins.ts). */
+  plugins?: string[];
 }
 
 export interface Job {

@@ -17,9 +17,35 @@ import type { Job, OptionValue } from "./plan.ts";
 import { writeFileAtomic } from "../util/fsx.ts";
 import { processAlive, readLockOwner } from "../util/lock.ts";
 import { peekFingerprint } from "../train/checkpoint.ts";
+import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+// Workers run the CLI next to this module: the compiled dist/cli.js with plain node in the
+// package (never source through a loader); only a source checkout run through tsx
+// (`npm start`, the tests) starts src/cli.ts with the same loader.
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const CLI = fileURLToPath(new URL(FROM_SOURCE ? "../cli.ts" : "../cli.js", import.meta.url));
+const LOADER: string[] = FROM_SOURCE ? ["--import", import.meta.resolve("tsx")] : [];
+
+/** Train flags whose values are paths (the parent resolves them; workers get absolute paths). */
+const PATH_FLAGS = ["cache-dir", "source", "out", "checkpoint"];
+
+/**
+ * The job's options with every path made absolute against `cwd` (the parent's working
+ * directory): path flags, a spec-file dataset (a built-in name stays as it is; `wechat:<dir>`
+ * gets an absolute dir) and, when the job gives none, the default dataset cache, so a worker
+ * uses the very cache the parent prepared.
+ */
+export function absoluteJobOptions(options: Record<string, OptionValue>, cwd: string): Record<string, OptionValue> {
+  const o: Record<string, OptionValue> = { ...options };
+  for (const k of PATH_FLAGS) if (typeof o[k] === "string") o[k] = resolve(cwd, o[k]);
+  if (o["cache-dir"] === undefined) o["cache-dir"] = resolve(cwd, DEFAULT_CACHE_DIR);
+  const ds = o.dataset;
+  if (typeof ds === "string") {
+    if (ds.startsWith("wechat:")) o.dataset = `wechat:${resolve(cwd, ds.slice("wechat:".length))}`;
+    else if (!(BUILTIN_DATASETS as readonly string[]).includes(ds)) o.dataset = resolve(cwd, ds);
+  }
+  return o;
+}
 
 export function resultPath(runsDir: string, job: Job): string {
   return join(runsDir, `${job.id}.json`);
@@ -164,6 +190,10 @@ export interface RunJobsOptions {
   log: (msg: string) => void;
   /** Content hash of the prepared dataset: finished jobs on other data are run again. */
   datasetHash: string;
+  /** Folder relative paths of the jobs are resolved against (default: the current directory); workers run there. */
+  cwd?: string;
+  /** Plugin modules every worker loads (`--plugin`), resolved against cwd. */
+  plugins?: readonly string[];
 }
 
 /** Runs every job not yet finished; returns the results of all jobs (in input order). */
@@ -187,6 +217,8 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
       rmSync(ck, { recursive: true, force: true });
     }
   }
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const plugins = (opts.plugins ?? []).map((p) => resolve(cwd, p));
   const skipped = jobs.length - todo.length;
   if (skipped > 0) opts.log(`${skipped} of ${jobs.length} jobs already finished; running ${todo.length}`);
   const removeHandlers = installKillHandlers();
@@ -206,7 +238,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
       const bar = multibar?.create(1, 0, { name: job.id.padEnd(28).slice(0, 28), info: "starting" });
       let ok = true;
       try {
-        await runOne(job, runsDir, (step, total, info) => {
+        await runOne(job, runsDir, { cwd, plugins }, (step, total, info) => {
           if (bar) {
             bar.setTotal(Math.max(1, total));
             bar.update(step, { info });
@@ -233,15 +265,20 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
   return jobs.map((j) => readResult(resultPath(runsDir, j)));
 }
 
-function runOne(job: Job, runsDir: string, onProgress: (step: number, total: number, info: string) => void): Promise<void> {
+function runOne(
+  job: Job,
+  runsDir: string,
+  where: { cwd: string; plugins: readonly string[] },
+  onProgress: (step: number, total: number, info: string) => void,
+): Promise<void> {
   const out = resultPath(runsDir, job);
   const ckpt = checkpointDir(runsDir, job);
   const args = [
-    "--import",
-    "tsx",
+    ...LOADER,
     CLI,
     "train",
-    ...toArgs(job.options),
+    ...toArgs(absoluteJobOptions(job.options, where.cwd)),
+    ...where.plugins.flatMap((p) => ["--plugin", p]),
     "--out",
     out,
     "--checkpoint",
@@ -254,7 +291,7 @@ function runOne(job: Job, runsDir: string, onProgress: (step: number, total: num
   ];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, args, {
-      cwd: ROOT,
+      cwd: where.cwd,
       env: { ...process.env, MTLCRAFT_THREADS: "1" },
       stdio: ["ignore", "pipe", "pipe"],
       // its own process group, so the sweep can end it (and anything it starts) as one

@@ -13,6 +13,8 @@ import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
 import { runJobs } from "./runner.ts";
 import { prepareDataset } from "../data/index.ts";
+import { getMethod } from "../balance/registry.ts";
+import { loadPlugins } from "../plugins.ts";
 
 export interface SweepOutput {
   markdown: string;
@@ -48,10 +50,23 @@ export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string
   return out;
 }
 
+/**
+ * Runs a sweep (see resolveSweepConfig for a complete config with bench's defaults).
+ * Options: `interactive` progress bars (default off), `log` (default: stderr), `labelOf`
+ * (a method's column label; default: its registry label), `command` (shown in the report).
+ */
 export async function runSweep(
   cfg: SweepConfig,
-  opts: { interactive: boolean; log: (m: string) => void; labelOf: (m: string) => string; command: string },
+  options: { interactive?: boolean; log?: (m: string) => void; labelOf?: (m: string) => string; command?: string } = {},
 ): Promise<SweepOutput> {
+  const opts = {
+    interactive: options.interactive ?? false,
+    log: options.log ?? ((m: string) => console.error(m)),
+    labelOf: options.labelOf ?? ((m: string) => getMethod(m).label),
+    command: options.command ?? "runSweep",
+  };
+  // Methods / architectures of plugins: registered here too (for the labels), and handed to every worker.
+  await loadPlugins(cfg.plugins ?? []);
   const out = resolve(cfg.out);
   const runsDir = join(out, "runs");
   // fail at once, before preparing data or starting workers, when the output cannot be written
@@ -67,7 +82,7 @@ export async function runSweep(
   const chosen: Record<string, Record<string, ParamValue>> = {};
   if (sel.length) {
     opts.log(`grid selection: ${sel.length} jobs (seed ${cfg.seeds[0]}, chosen by mean validation AUC)`);
-    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash });
+    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash, plugins: cfg.plugins ?? [] });
     const best = new Map<string, { score: number; point: Record<string, ParamValue> }>();
     sel.forEach((j, i) => {
       const score = meanFinite(res[i]!.val.auc);
@@ -81,7 +96,7 @@ export async function runSweep(
   }
   const fin = finalJobs(cfg, chosen);
   opts.log(`final runs: ${fin.length} jobs (${cfg.methods.length} methods x ${cfg.seeds.length} seeds), ${cfg.jobs} in parallel`);
-  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash });
+  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash, plugins: cfg.plugins ?? [] });
   const summaries = summarise(results, fin, opts.labelOf);
   const baseline = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
   const table = buildComparisonTable(summaries, { baseline });

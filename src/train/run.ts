@@ -8,53 +8,21 @@ import type { BalancingMethod, JsonValue } from "../balance/types.ts";
 import { createMethod, getMethod, resolveMethodOptions } from "../balance/registry.ts";
 import type { Batch, PreparedDataset } from "../data/types.ts";
 import { loadDataset } from "../data/index.ts";
-import { configureEngine, type Device } from "../engine/ort.ts";
-import { ARCHITECTURES, checkModelOptions, createModel } from "../model/registry.ts";
+import { configureEngine } from "../engine/ort.ts";
+import { checkModelOptions, createModel, getArchitecture } from "../model/registry.ts";
 import type { Model } from "../model/model.ts";
 import { createAdam, type Adam } from "../optim/adam.ts";
 import type { RunResult } from "../report/types.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { acquireLock, type Lock } from "../util/lock.ts";
-import { validateTrainOptions } from "../config/train-options.ts";
+import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "../config/train-options.ts";
 import { createHash } from "node:crypto";
 import type { Rng } from "../util/rng.ts";
 import { trainStep, predict, getTrainState, setTrainState, type GradScope } from "./step.ts";
 import { runLoop, toRunResult, type LoopConfig, type TrainableModel } from "./trainer.ts";
 import type { Fingerprint, TensorMap } from "./checkpoint.ts";
 
-export interface TrainOptions {
-  dataset: string;
-  source?: string;
-  cacheDir?: string;
-  model: string;
-  modelOptions?: Record<string, unknown>;
-  method: string;
-  methodOptions?: Record<string, unknown>;
-  seed: number;
-  epochs: number;
-  maxSteps?: number;
-  batchSize: number;
-  lr: number;
-  l2: number;
-  embDim: number;
-  dropout: number;
-  scope: GradScope;
-  evalEvery?: number;
-  evalBatchSize?: number;
-  patience?: number;
-  minDelta?: number;
-  diagEvery?: number;
-  maxEvalRows?: number;
-  out?: string;
-  checkpoint?: string;
-  checkpointEvery?: number;
-  interruptAfter?: number;
-  progress?: "bar" | "json" | "none";
-  /** Engine intra-op threads (default: every core; `bench` runs 1 per worker). */
-  threads?: number;
-  /** Execution provider: "cpu" (default) or "cuda" (needs onnxruntime-node's CUDA binaries). */
-  device?: Device;
-}
+export type { TrainOptions, ResolvedTrainOptions } from "../config/train-options.ts";
 
 /** Adapts model + optimiser to the loop's TrainableModel. */
 export class ModelHandle implements TrainableModel {
@@ -126,36 +94,38 @@ export function datasetContentHash(ds: PreparedDataset): string {
   return `meta-sha256:${createHash("sha256").update(JSON.stringify(ds.meta)).digest("hex")}`;
 }
 
-/** Builds dataset, model, optimiser and method from options (validated here, once). */
-export async function buildRun(o: TrainOptions, data?: PreparedDataset): Promise<Built> {
-  validateTrainOptions(o);
+/** Builds dataset, model, optimiser and method from options (validated and defaulted here, once). */
+export async function buildRun(options: TrainOptions, data?: PreparedDataset): Promise<Built> {
+  const o = resolveTrainOptions(options);
+  const arch = getArchitecture(o.model);
+  const methodEntry = getMethod(o.method);
   const modelOptions = parseModelOptions(o.modelOptions ?? {});
   for (const k of Object.keys(modelOptions)) {
     if (MODEL_KEYS_FROM_TRAIN[k]) throw new Error(`model option ${k} is set by the train option ${MODEL_KEYS_FROM_TRAIN[k]}, not --model-opt`);
   }
-  if (ARCHITECTURES.has(o.model)) checkModelOptions(o.model, modelOptions, { strict: true });
-  const methodOptions = resolveMethodOptions(o.method, o.methodOptions ?? {});
+  checkModelOptions(arch, modelOptions, { strict: true });
+  const methodOptions = resolveMethodOptions(methodEntry, o.methodOptions ?? {});
   configureEngine({ ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.device !== undefined ? { device: o.device } : {}) });
   const ds = data ?? (await loadDataset(o.dataset, { cacheDir: o.cacheDir, source: o.source }));
   const T = ds.meta.tasks.length;
-  const model = createModel(o.model, { fields: ds.meta.fields, numTasks: T }, {
+  const model = createModel(arch, { fields: ds.meta.fields, numTasks: T, dense: ds.meta.dense }, {
     ...modelOptions,
     embDim: o.embDim,
     dropout: o.dropout,
     seed: o.seed,
   });
   const optimizer = createAdam(model, { lr: o.lr, weightDecay: o.l2 });
-  const method = createMethod(o.method, T, o.methodOptions ?? {});
+  const method = createMethod(methodEntry, T, o.methodOptions ?? {});
   const datasetHash = datasetContentHash(ds);
-  const archOptions: Record<string, unknown> = { ...ARCHITECTURES.get(o.model)!.defaults, ...modelOptions, embDim: o.embDim, dropout: o.dropout };
+  const archOptions: Record<string, unknown> = { ...arch.defaults, ...modelOptions, embDim: o.embDim, dropout: o.dropout };
   delete archOptions.seed;
   const fingerprint = JSON.parse(
     JSON.stringify({
       dataset: ds.meta.name,
       datasetHash,
-      model: o.model,
+      model: arch.name,
       modelOptions: archOptions,
-      method: getMethod(o.method).name,
+      method: methodEntry.name,
       methodOptions,
       seed: o.seed,
       batchSize: o.batchSize,
@@ -167,22 +137,23 @@ export async function buildRun(o: TrainOptions, data?: PreparedDataset): Promise
   return { data: ds, model, handle: new ModelHandle(model, optimizer, o.scope), method, datasetHash, fingerprint };
 }
 
-/** Loop settings from options; pass the built run to have checkpoints carry (and check) its fingerprint. */
-export function loopConfig(o: TrainOptions, built?: Pick<Built, "fingerprint">): LoopConfig {
+/** Loop settings from options (defaults filled in); pass the built run to have checkpoints carry (and check) its fingerprint. */
+export function loopConfig(options: TrainOptions, built?: Pick<Built, "fingerprint">): LoopConfig {
+  const o = resolveTrainOptions(options);
   return {
     fingerprint: built?.fingerprint,
     epochs: o.epochs,
     batchSize: o.batchSize,
-    evalBatchSize: o.evalBatchSize ?? 8192,
-    evalEvery: o.evalEvery ?? 0,
-    maxSteps: o.maxSteps ?? 0,
-    patience: o.patience ?? 2,
-    minDelta: o.minDelta ?? 1e-4,
-    diagEvery: o.diagEvery ?? 10,
-    maxEvalRows: o.maxEvalRows ?? 0,
+    evalBatchSize: o.evalBatchSize,
+    evalEvery: o.evalEvery,
+    maxSteps: o.maxSteps,
+    patience: o.patience,
+    minDelta: o.minDelta,
+    diagEvery: o.diagEvery,
+    maxEvalRows: o.maxEvalRows,
     seed: o.seed,
     checkpointDir: o.checkpoint,
-    checkpointEvery: o.checkpointEvery ?? 0,
+    checkpointEvery: o.checkpointEvery,
     interruptAfter: o.interruptAfter,
   };
 }
@@ -193,8 +164,8 @@ export function loopConfig(o: TrainOptions, built?: Pick<Built, "fingerprint">):
  * checkpoint (or, without one, on `out`) so two processes never train into the same
  * place; a lock left by a dead process is taken over.
  */
-export async function runTraining(o: TrainOptions, data?: PreparedDataset): Promise<RunResult> {
-  validateTrainOptions(o);
+export async function runTraining(options: TrainOptions, data?: PreparedDataset): Promise<RunResult> {
+  const o = resolveTrainOptions(options);
   if (o.out) checkWritable(o.out, "file", "--out");
   if (o.checkpoint) checkWritable(o.checkpoint, "dir", "--checkpoint");
   const lockOn = o.checkpoint ? `${o.checkpoint.replace(/[\\/]+$/, "")}.lock` : o.out ? `${o.out}.lock` : null;
@@ -206,7 +177,7 @@ export async function runTraining(o: TrainOptions, data?: PreparedDataset): Prom
   }
 }
 
-async function train(o: TrainOptions, data?: PreparedDataset): Promise<RunResult> {
+async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<RunResult> {
   const built = await buildRun(o, data);
   const { model, handle, method } = built;
   const meta = built.data.meta;
@@ -242,16 +213,18 @@ async function train(o: TrainOptions, data?: PreparedDataset): Promise<RunResult
     log: (m) => console.error(m),
   }).finally(() => bar?.stop());
   if (!out.completed) throw new Error("training was interrupted (interruptAfter); resume with the same --checkpoint");
-  const label = o.model === "single" ? "Single" : o.model === "lr" ? "LR" : getMethod(o.method).label;
+  const modelName = built.fingerprint.model as string;
+  const methodEntry = getMethod(o.method);
+  const label = modelName === "single" ? "Single" : modelName === "lr" ? "LR" : methodEntry.label;
   const result = toRunResult(
     {
       dataset: meta.name,
-      model: o.model,
-      method: o.model === "single" || o.model === "lr" ? o.model : getMethod(o.method).name,
+      model: modelName,
+      method: modelName === "single" || modelName === "lr" ? modelName : methodEntry.name,
       methodLabel: label,
       seed: o.seed,
       tasks: meta.tasks.map((t) => t.name),
-      config: { ...o, params: model.numParams(), datasetHash: built.datasetHash, fingerprint: built.fingerprint } as unknown as Record<string, unknown>,
+      config: { ...o, dataset: typeof o.dataset === "string" ? o.dataset : o.dataset.name, model: modelName, method: methodEntry.name, params: model.numParams(), datasetHash: built.datasetHash, fingerprint: built.fingerprint } as unknown as Record<string, unknown>,
     },
     out,
   );

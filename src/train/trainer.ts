@@ -127,6 +127,11 @@ export async function runLoop(
   const T = data.meta.tasks.length;
   const train = data.split("train");
   const val = data.split("val");
+  // an empty val split (a fraction split with val 0): no validation, no early stopping, the last parameters are kept
+  const noVal = val.rows === 0;
+  if (noVal && cfg.patience > 0) {
+    throw new Error(`dataset ${data.meta.name}: the val split is empty, so early stopping (patience ${cfg.patience}) has nothing to watch; train with --patience 0`);
+  }
   const stepsPerEpoch = train.numBatches(cfg.batchSize, false);
   if (stepsPerEpoch === 0) throw new Error(`dataset ${data.meta.name}: the train split is empty`);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, cfg.epochs * stepsPerEpoch) : cfg.epochs * stepsPerEpoch;
@@ -190,7 +195,10 @@ export async function runLoop(
     st.lossCount = 0;
     cb.onEval?.(point);
     const score = meanFinite(point.valAuc);
-    if (score > st.best + cfg.minDelta || st.bestEpoch < 0) {
+    if (noVal) {
+      st.bestEpoch = st.epoch;
+      st.bestStep = st.step;
+    } else if (score > st.best + cfg.minDelta || st.bestEpoch < 0) {
       st.best = Math.max(score, st.best);
       st.bestEpoch = st.epoch;
       st.bestStep = st.step;

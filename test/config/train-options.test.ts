@@ -20,7 +20,8 @@ test("one schema: every flag once, keys and defaults in one place, a JSON Schema
 test("library options: unknown keys get a suggestion, missing required keys and wrong types name the key", () => {
   assert.doesNotThrow(() => validateTrainOptions(base));
   assert.throws(() => validateTrainOptions({ ...base, batchsize: 8 } as never), /unknown option "batchsize"; did you mean "batchSize"\?/);
-  assert.throws(() => validateTrainOptions({ ...base, seed: undefined } as never), /train option seed is required/);
+  assert.throws(() => validateTrainOptions({ ...base, dataset: undefined } as never), /train option dataset is required/);
+  assert.doesNotThrow(() => validateTrainOptions({ dataset: "d" }), "every other key has a default");
   assert.throws(() => validateTrainOptions({ ...base, seed: SEED_LIMIT }), /seed must be < 4294967296/);
   assert.doesNotThrow(() => validateTrainOptions({ ...base, seed: SEED_LIMIT - 1 }));
   assert.throws(() => validateTrainOptions({ ...base, lr: Number.NaN }), /train option lr must be a number, got NaN/);

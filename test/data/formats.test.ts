@@ -55,6 +55,8 @@ test("wechat: the official file names are accepted; default date split (1..12 / 
 
 interface Fixture {
   spec: string;
+  /** Spec file (default data/specs/<spec>.json). */
+  specPath?: string;
   dir: string;
   files: { train: string; val?: string; test: string };
   tasks: string[];
@@ -64,6 +66,7 @@ const FIXTURES: Fixture[] = [
   { spec: "ali-ccp", dir: "ali-ccp", files: { train: "ali_ccp_train_sample.csv", val: "ali_ccp_val_sample.csv", test: "ali_ccp_test_sample.csv" }, tasks: ["click", "purchase"] },
   {
     spec: "census-income",
+    specPath: "test/fixtures/census-income-rechub.json",
     dir: "census-income",
     files: { train: "census_income_train_sample.csv", val: "census_income_val_sample.csv", test: "census_income_test_sample.csv" },
     tasks: ["income", "marital"],
@@ -74,7 +77,7 @@ for (const fx of FIXTURES) {
   test(`fixture ${fx.spec}: per-split files, row counts, ids within vocab`, async () => {
     const dataDir = join(FIX, fx.dir);
     const count = async (f: string): Promise<number> => n((await query(`SELECT count(*) AS c FROM read_csv('${join(dataDir, f)}')`))[0]?.c);
-    const ds = await loadDataset(`data/specs/${fx.spec}.json`, { cacheDir, dataDir });
+    const ds = await loadDataset(fx.specPath ?? `data/specs/${fx.spec}.json`, { cacheDir, dataDir });
     const rows = ds.meta.rows;
     assert.deepEqual(
       ds.meta.tasks.map((t) => t.name),

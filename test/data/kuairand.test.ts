@@ -162,3 +162,29 @@ test("unshuffled batches follow the file order", () => {
   assert.deepEqual(Array.from(b.groups), Array.from(g.subarray(2000, 3000)));
   assert.ok(b.groups.every((x) => x >= 1 && x <= manifest.numGroups));
 });
+
+test("tag is multi-valued: items split on ',', vocabulary of train items, ids per row match the video's tag list", async () => {
+  const fi = manifest.fields.findIndex((f) => f.name === "tag");
+  const f = manifest.fields[fi]!;
+  assert.deepEqual(f.multi, { maxLen: 3, pooling: "mean" });
+  // independent vocabulary: items of the train rows' videos, most frequent first, ties by value
+  await conn.run(`CREATE OR REPLACE TABLE vid AS SELECT video_id, tag FROM read_csv('${SHARED}/kuairand-pure/video_features_basic_pure.csv')`);
+  await conn.run(
+    `CREATE OR REPLACE TABLE tagvoc AS SELECT v, row_number() OVER (ORDER BY c DESC, v) AS id FROM (SELECT trim(item) AS v, count(*) AS c FROM (SELECT unnest(string_split(v.tag, ',')) AS item FROM ${LOG} l JOIN vid v ON l.video_id = v.video_id WHERE ${TRAIN}) GROUP BY 1)`,
+  );
+  const voc = new Map((await query(`SELECT v, id FROM tagvoc`)).map((r) => [String(r.v), n(r.id)]));
+  assert.equal(f.vocabSize, voc.size + 1);
+  assert.ok(voc.size >= 40 && voc.size <= 60, `${voc.size} tags`);
+  // the first 3000 test rows in log order against the raw tag lists
+  const rows = await query(`SELECT v.tag AS tag FROM ${LOG} l LEFT JOIN vid v ON l.video_id = v.video_id WHERE ${TEST} ORDER BY l.rowid LIMIT 3000`);
+  const ids = readI32(join(dir, "test", `field_${fi}.i32`));
+  assert.equal(ids.length, manifest.rows.test * 3);
+  let multi = 0;
+  rows.forEach((r, i) => {
+    const want = r.tag === null || r.tag === undefined ? [0] : String(r.tag).split(",").map((t) => voc.get(t.trim()) ?? 0);
+    if (want.length > 1) multi++;
+    while (want.length < 3) want.push(-1);
+    assert.deepEqual(Array.from(ids.subarray(i * 3, i * 3 + 3)), want, `test row ${i}`);
+  });
+  assert.ok(multi > 100, `${multi} rows with several tags`);
+});
