@@ -28,7 +28,7 @@
  * one thread in both engines (train, then val + test prediction).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -242,8 +242,28 @@ export async function runEpochBench(): Promise<void> {
     console.log("peer: none");
     return;
   }
-  const r = spawnSync(PYTHON, [script, "epoch", "--data", cache, "--path", "gc"], { encoding: "utf8" });
-  console.log(r.stdout.trim() || r.stderr.trim());
+  // the peer reads one id per field: hand it a copy of the cache whose multi-valued fields keep each row's first id
+  const peerDir = mkdtempSync(join(tmpdir(), "mtlcraft-peer-epoch-"));
+  try {
+    const manifest = JSON.parse(readFileSync(join(cache, "manifest.json"), "utf8")) as { fields: { multi?: { maxLen: number } }[]; tasks: unknown[] };
+    for (const split of ["train", "val", "test"]) {
+      mkdirSync(join(peerDir, split));
+      manifest.fields.forEach((f, k) => {
+        const src = join(cache, split, `field_${k}.i32`);
+        if (!f.multi) return copyFileSync(src, join(peerDir, split, `field_${k}.i32`));
+        const L = f.multi.maxLen;
+        const all = new Int32Array(readFileSync(src).buffer.slice(0));
+        const first = new Int32Array(all.length / L);
+        for (let r = 0; r < first.length; r++) first[r] = Math.max(0, all[r * L]!);
+        writeFileSync(join(peerDir, split, `field_${k}.i32`), new Uint8Array(first.buffer));
+      });
+      manifest.tasks.forEach((_, t) => copyFileSync(join(cache, split, `label_${t}.u8`), join(peerDir, split, `label_${t}.u8`)));
+    }
+    const r = spawnSync(PYTHON, [script, "epoch", "--data", peerDir, "--path", "gc"], { encoding: "utf8" });
+    console.log(r.stdout.trim() || r.stderr.trim());
+  } finally {
+    rmSync(peerDir, { recursive: true, force: true });
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runStepBench();
