@@ -175,13 +175,17 @@ export function fillDropoutMask(out: FloatArray, rate: number, rng: Rng): void {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return (z ^ (z >>> 16)) >>> 0;
   };
-  let s0 = sm();
-  let s1 = sm();
-  let s2 = sm();
-  let s3 = sm() | 1;
+  // the state lives in int32 locals (same bits as the uint32 algorithm) so that V8 keeps every
+  // value an int32; the masks are about 10 % of a PLE step's time (profiled at batch 4096)
+  let s0 = sm() | 0;
+  let s1 = sm() | 0;
+  let s2 = sm() | 0;
+  let s3 = sm() | 1 | 0;
   const n = out.length;
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.imul(((Math.imul(s1, 5) << 7) | (Math.imul(s1, 5) >>> 25)) >>> 0, 9) >>> 0;
+  const pairs = n & ~1;
+  for (let i = 0; i < pairs; i += 2) {
+    const x = Math.imul(s1, 5);
+    const r = Math.imul((x << 7) | (x >>> 25), 9);
     const t = s1 << 9;
     s2 ^= s0;
     s3 ^= s1;
@@ -190,7 +194,12 @@ export function fillDropoutMask(out: FloatArray, rate: number, rng: Rng): void {
     s2 ^= t;
     s3 = (s3 << 11) | (s3 >>> 21);
     out[i] = (r & 0xffff) < thr ? 0 : keep;
-    if (i + 1 < n) out[i + 1] = r >>> 16 < thr ? 0 : keep;
+    out[i + 1] = r >>> 16 < thr ? 0 : keep;
+  }
+  if (pairs < n) {
+    const x = Math.imul(s1, 5);
+    const r = Math.imul((x << 7) | (x >>> 25), 9);
+    out[pairs] = (r & 0xffff) < thr ? 0 : keep;
   }
 }
 
