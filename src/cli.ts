@@ -16,6 +16,11 @@ import { TRAIN_OPTIONS, type TrainField } from "./config/train-options.ts";
 import { parseValue } from "./config/schema.ts";
 import { checkSeeds, parseGridValues, parseSet, readSweepFile, resolveSweepConfig, sweepDefault, type SweepFile } from "./config/sweep-config.ts";
 import { loadPlugins } from "./plugins.ts";
+import { registerDeployCommands } from "./deploy/cli.ts";
+import { describeSynth, writeSynthDataset } from "./data/synth.ts";
+import { readConflictConfig, runConflictBench } from "./sweep/conflict.ts";
+import { parseShard, type Shard } from "./sweep/modes.ts";
+import { DEFAULT_QUEUE_NAME, QUEUE_PASSWORD_ENV, QUEUE_URL_ENV, redactArgs } from "./sweep/queue-url.ts";
 
 function num(name: string, opts: { int?: boolean; min?: number; max?: number } = {}) {
   return (v: string): number => {
@@ -71,6 +76,15 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   }
   throw e;
 });
+
+// A job run by `mtlcraft worker` has a pipe from the worker as stdin: when it closes (the
+// worker died, even by SIGKILL), the job ends too. Unref'd: it never keeps the job alive.
+if (process.env.MTLCRAFT_EXIT_WITH_PARENT === "1") {
+  process.stdin.on("end", () => process.exit(129));
+  process.stdin.on("error", () => process.exit(129));
+  process.stdin.resume();
+  (process.stdin as { unref?: () => void }).unref?.();
+}
 
 /** Waits until everything written to stdout has been handed over; false if the reader went away. */
 function stdoutFlushed(): Promise<boolean> {
@@ -221,6 +235,12 @@ program
   .option("--model-opt <k=v>", "architecture option for the multi-task model, e.g. expertUnits=128,64 (repeatable)", keyValue, {})
   .option("--out <dir>", "output folder", sweepDefault<string>("out"))
   .option("--plugin <module>", PLUGIN_HELP, collect, [])
+  .option("--shard <i/n>", "run only the i-th of n deterministic partitions of the jobs (machines sharing --out)", (v: string) => cliCheck(() => parseShard(v)))
+  .option("--report-only", "run nothing: the table and report from the results in --out (missing cells marked)", false)
+  .option("--queue [url]", `run the jobs on a Redis job queue served by \`mtlcraft worker\`: redis://HOST:PORT (without a URL: $${QUEUE_URL_ENV}; password also from $${QUEUE_PASSWORD_ENV})`)
+  .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
+  .option("--attempts <n>", "queue: attempts per job when its train process fails", num("--attempts", { int: true, min: 1 }), 3)
+  .option("--backoff-ms <ms>", "queue: wait before the first retry, doubled each time", num("--backoff-ms", { int: true, min: 0 }), 10_000)
   .action(async (o: Record<string, unknown>, cmd: Command) => {
     // Every key of the file, and of --set / --grid, is checked against the schemas
     // (src/config): unknown keys fail with a "did you mean", wrong types name the key.
@@ -242,16 +262,113 @@ program
       plugins: [...(file.plugins ?? []), ...(o.plugin as string[])],
     };
     const cfg = await resolveSweepConfig(merged, { where: o.config ? `--config ${String(o.config)}` : "bench" });
+    const queueUrl = o.queue === true ? process.env[QUEUE_URL_ENV] : (o.queue as string | undefined);
+    if (o.queue === true && !queueUrl) throw new Error(`bench --queue: no URL given and ${QUEUE_URL_ENV} is not set`);
+    const password = process.env[QUEUE_PASSWORD_ENV];
     const res = await runSweep(cfg, {
       interactive: Boolean(process.stderr.isTTY),
       log: (m) => console.error(m),
       labelOf: (m) => getMethod(m).label,
-      command: process.argv.slice(2).join(" "),
+      // the command line as shown in the report: any Redis password redacted
+      command: redactArgs(process.argv.slice(2)).join(" "),
+      ...(o.shard ? { shard: o.shard as Shard } : {}),
+      ...(o.reportOnly ? { reportOnly: true } : {}),
+      ...(queueUrl
+        ? { queue: { url: queueUrl, ...(password ? { password } : {}), name: o.queueName as string, attempts: o.attempts as number, backoffMs: o.backoffMs as number } }
+        : {}),
     });
     // results.md / .csv / report.html are written (inside runSweep) before printing.
     console.log(`\n${res.markdown}\n`);
     console.log(`table: ${cfg.out}/results.md, ${cfg.out}/results.csv; report: ${res.htmlPath}`);
   });
+
+program
+  .command("worker")
+  .description("run sweep jobs from a Redis job queue (bench --queue), each in its own process; any number of machines")
+  .option("--queue [url]", `Redis URL, redis://HOST:PORT (default: $${QUEUE_URL_ENV}; password also from $${QUEUE_PASSWORD_ENV})`)
+  .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
+  .option("--concurrency <n>", "jobs at once, each in its own process (default 1)", num("--concurrency", { int: true, min: 1 }), 1)
+  .option("--cache-dir <dir>", "dataset cache", ".cache/datasets")
+  .option("--data-dir <dir>", "folder with the dataset's input files (default: the bench's folder when it exists here, else the current directory)")
+  .option("--work-dir <dir>", "running jobs' outputs and checkpoints", ".cache/worker")
+  .option("--plugin <module>", PLUGIN_HELP, collect, [])
+  .option("--lock-ms <ms>", "a job's lock: a worker silent this long is taken as dead", num("--lock-ms", { int: true, min: 100 }), 30_000)
+  .option("--stall-check-ms <ms>", "how often to look for jobs of dead workers", num("--stall-check-ms", { int: true, min: 100 }), 30_000)
+  .option("--max-stalls <n>", "times a job may lose its worker before it fails", num("--max-stalls", { int: true, min: 0 }), 2)
+  .action(async (o: Record<string, unknown>) => {
+    const url = typeof o.queue === "string" ? o.queue : process.env[QUEUE_URL_ENV];
+    if (!url) throw new Error(`worker: give --queue redis://HOST:PORT (or set ${QUEUE_URL_ENV})`);
+    const password = process.env[QUEUE_PASSWORD_ENV];
+    // the jobs' processes never see the connection
+    delete process.env[QUEUE_URL_ENV];
+    delete process.env[QUEUE_PASSWORD_ENV];
+    await loadPlugins(o.plugin as string[]);
+    const { runQueueWorker } = await import("./sweep/modes.ts");
+    await runQueueWorker({
+      url,
+      ...(password ? { password } : {}),
+      name: o.queueName as string,
+      concurrency: o.concurrency as number,
+      cacheDir: o.cacheDir as string,
+      ...(o.dataDir ? { dataDir: o.dataDir as string } : {}),
+      workDir: o.workDir as string,
+      plugins: o.plugin as string[],
+      lockMs: o.lockMs as number,
+      stalledMs: o.stallCheckMs as number,
+      maxStalls: o.maxStalls as number,
+    });
+    // runs until stopped (Ctrl-C / SIGTERM end its jobs, which other workers then take over)
+    await new Promise(() => {});
+  });
+
+program
+  .command("synth")
+  .description("write a synthetic multi-task log with controlled task conflict (CSV + dataset spec; see README, Controlled conflict)")
+  .requiredOption("--out <dir>", "folder for synth.csv, synth.json (the spec: use it as --dataset) and synth.meta.json")
+  .requiredOption("--cosine <c>", "cosine between the tasks' weight vectors, in [-1, 1] (C < 0: tasks of different parity point apart)", num("--cosine", { min: -1, max: 1 }))
+  .option("--seed <n>", "seed of everything random", num("--seed", { int: true, min: 0 }), 1)
+  .option("--rows <n>", "rows", num("--rows", { int: true, min: 10 }))
+  .option("--users <n>", "users", num("--users", { int: true, min: 1 }))
+  .option("--items <n>", "items", num("--items", { int: true, min: 1 }))
+  .option("--hidden <k>", "hidden feature dimensions (at least tasks + 1)", num("--hidden", { int: true, min: 2 }))
+  .option("--rates <list>", "label rate per task, comma list (default 0.5,0.25,0.15,0.02,0.005,0.002)")
+  .option("--signal <x>", "logit scale of the hidden score", num("--signal", { min: 0 }))
+  .action((o: { out: string; cosine: number; seed: number; rows?: number; users?: number; items?: number; hidden?: number; rates?: string; signal?: number }) => {
+    const rates = o.rates?.split(",").map((x) => cliCheck(() => num("--rates")(x)));
+    const f = writeSynthDataset(o.out, {
+      cosine: o.cosine,
+      seed: o.seed,
+      ...(o.rows !== undefined ? { rows: o.rows } : {}),
+      ...(o.users !== undefined ? { users: o.users } : {}),
+      ...(o.items !== undefined ? { items: o.items } : {}),
+      ...(o.hidden !== undefined ? { hidden: o.hidden } : {}),
+      ...(rates ? { rates } : {}),
+      ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    });
+    console.log(describeSynth(f.data));
+    console.log(`spec: ${f.spec} (train with --dataset ${f.spec}); log: ${f.csv}; generator details: ${f.meta}`);
+  });
+
+program
+  .command("conflict")
+  .description("the controlled-conflict benchmark: a bench sweep per cosine on synthetic tasks, AV-A against the cosine (table + plot)")
+  .requiredOption("--config <file>", "conflict config (see configs/conflict.json)")
+  .option("--out <dir>", "output folder (overrides the config's)")
+  .option("--seeds <n>", "seeds per method and cosine (overrides the config's)", num("--seeds", { int: true, min: 1 }))
+  .option("--jobs <n>", "parallel worker processes (overrides the config's)", num("--jobs", { int: true, min: 1 }))
+  .action(async (o: { config: string; out?: string; seeds?: number; jobs?: number }) => {
+    const cfg = readConflictConfig(o.config);
+    if (o.out) cfg.out = o.out;
+    if (o.seeds !== undefined || o.jobs !== undefined) {
+      cfg.sweep = { ...(cfg.sweep ?? {}), ...(o.seeds !== undefined ? { seeds: checkSeeds(o.seeds, "--seeds") } : {}), ...(o.jobs !== undefined ? { jobs: o.jobs } : {}) };
+    }
+    const res = await runConflictBench(cfg, { interactive: Boolean(process.stderr.isTTY), command: process.argv.slice(2).join(" ") });
+    console.log(`\n${res.markdown}`);
+    console.log(`wall time ${res.seconds.toFixed(0)} s; table: ${cfg.out ?? "runs/conflict"}/conflict.md, conflict.csv; report: ${res.htmlPath}`);
+  });
+
+// export / score / fuse: from trained model to ranking (src/deploy)
+registerDeployCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`mtlcraft: ${e instanceof Error ? e.message : String(e)}`);

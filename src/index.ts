@@ -28,9 +28,17 @@ export { gauc, gaucAll } from "./metrics/gauc.ts";
 export { logloss, loglossFromLogits } from "./metrics/logloss.ts";
 export { averageOverTasks, relativeImprovement } from "./metrics/summary.ts";
 export { buildComparisonTable, toMarkdown, toCsv, toHtmlTable } from "./report/table.ts";
+export { differencesToMarkdown, differencesToCsv, differencesToHtml, type DifferenceTable, type DiffCell } from "./report/table.ts";
+export { pairedDifference, meanInterval, studentTQuantile, type PairedInterval } from "./metrics/ci.ts";
+export { generateSynth, writeSynthDataset, synthSpec, taskWeights, SYNTH_DEFAULTS, type SynthOptions, type SynthData } from "./data/synth.ts";
+export { runConflictBench, readConflictConfig, type ConflictConfig } from "./sweep/conflict.ts";
+export { buildConflictTable, conflictToMarkdown, conflictToCsv, renderConflictReport, type ConflictTable } from "./report/conflict.ts";
 export { renderReport } from "./report/html.ts";
 export type { RunResult } from "./report/types.ts";
 export { runSweep, type SweepOutput } from "./sweep/sweep.ts";
+export { parseShard, shardJobs, runQueueWorker, type Shard, type SweepMode } from "./sweep/modes.ts";
+export { redactUrl, connectionOptions, type QueueConnection } from "./sweep/queue-url.ts";
+export type { EnqueueOptions, QueueWorkerOptions, QueueWorkerHandle } from "./sweep/queue.ts";
 export { Rng } from "./util/rng.ts";
 
 // ---- writing your own balancing method -------------------------------------------------------
@@ -76,3 +84,13 @@ export { SWEEP_CONFIG, resolveSweepConfig, checkSweepFile, readSweepFile, type S
 export { PAPER_METHODS, BASELINES, expandMethods, type SweepConfig, type Job, type OptionValue, type ParamValue } from "./sweep/plan.ts";
 export { trainOptionsJsonSchema, sweepConfigJsonSchema, datasetSpecJsonSchema, type JsonSchema } from "./config/json-schema.ts";
 export { validateSpec, DataError, BUILTIN_DATASETS, DEFAULT_CACHE_DIR, type DatasetSpec, type TaskSpec, type SplitSpec, type Manifest } from "./data/index.ts";
+
+// ---- from trained model to ranking: model artefacts, ONNX export, scoring raw logs, score fusion ---
+export { loadModelArtifact, modelFromArtifact, modelArtifactPath, saveModelArtifact, type ModelArtifactInfo, type LoadedArtifact } from "./train/artifact.ts";
+export { exportModel, EXPORT_TOLERANCE, type ExportOptions, type ExportResult } from "./deploy/export.ts";
+export { loadModel, type ScoringModel, type IdBatch, type FusionFile } from "./deploy/model.ts";
+export { scoreFile, scoreRows, type ScoreOptions, type ScoreFileResult, type ScoredRow } from "./deploy/score.ts";
+export { fuseModel, type FuseOptions, type FuseResult } from "./deploy/fuse.ts";
+export { parseFusion, fuseScores, describeFusion, parseObjective, searchFusion, RankObjective, FUSION_KINDS, type Fusion, type FusionKind, type ObjectiveSpec } from "./deploy/fusion.ts";
+export type { FeaturesFile, FeaturesTask } from "./deploy/features.ts";
+export type { FeatureEncoding, EncodedField, EncodedDense } from "./data/encode.ts";

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, crc32 } from "node:zlib";
 import { DataError } from "./errors.ts";
-import type { Manifest } from "./prepare.ts";
+import type { Manifest, VocabFile } from "./prepare.ts";
 import type { SplitName } from "./types.ts";
 
 export interface CsvInfo {
@@ -439,6 +439,49 @@ export function verifyPrepared(dir: string, manifest: Manifest, mode: VerifyMode
       if (rec && rec.crc32 !== crc) throw corrupt(f.rel, `fails its checksum (crc32 ${crc.toString(16)}, manifest ${rec.crc32.toString(16)}): the file changed after it was written`);
     }
   }
+  // format 4: vocabulary files and saved side tables (what encoding new rows needs)
+  const extra = new Map<string, string>();
+  manifest.fields.forEach((f, i) => {
+    if (f.vocab) extra.set(f.vocab.file, `vocabulary of field "${f.name}" (field ${i})`);
+  });
+  for (const sd of manifest.sides ?? []) extra.set(sd.file, `side table joined on "${sd.on}"`);
+  for (const [rel, what] of extra) {
+    const path = join(dir, rel);
+    if (!existsSync(path)) throw corrupt(rel, `(the ${what}) is missing`);
+    const rec = manifest.files?.[rel];
+    const size = statSync(path).size;
+    if (!rec || rec.bytes !== size) throw corrupt(rel, `(the ${what}) does not match the manifest's file list (${size} bytes, manifest ${rec ? rec.bytes : "none"})`);
+    if (mode !== "full") continue;
+    const b = readFileSync(path);
+    const crc = crc32(b);
+    if (rec.crc32 !== crc) throw corrupt(rel, `(the ${what}) fails its checksum (crc32 ${crc.toString(16)}, manifest ${rec.crc32.toString(16)}): the file changed after it was written`);
+  }
+  manifest.fields.forEach((f) => {
+    if (!f.vocab || mode !== "full") return;
+    let v: Partial<VocabFile>;
+    try {
+      v = JSON.parse(readFileSync(join(dir, f.vocab.file), "utf8")) as Partial<VocabFile>;
+    } catch (e) {
+      throw corrupt(f.vocab.file, `is not valid JSON (${(e as Error).message})`);
+    }
+    if (!Array.isArray(v.values) || v.values.length !== f.vocabSize - 1 || v.values.some((x) => typeof x !== "string")) {
+      throw corrupt(f.vocab.file, `does not hold the ${f.vocabSize - 1} values of field "${f.name}" (vocabulary size ${f.vocabSize} with the OOV id 0)`);
+    }
+  });
+}
+
+/** Reads the vocabulary of a prepared categorical field: `values[k]` has id k + 1 (see ManifestField.vocab). */
+export function readVocab(dir: string, field: Manifest["fields"][number]): VocabFile {
+  if (!field.vocab) throw new DataError(`prepared dataset ${dir}: field "${field.name}" has no saved vocabulary (a cache written before format 4, or a numeric field); prepare the dataset again`);
+  const p = join(dir, field.vocab.file);
+  let v: Partial<VocabFile>;
+  try {
+    v = JSON.parse(readFileSync(p, "utf8")) as Partial<VocabFile>;
+  } catch (e) {
+    throw new DataError(`prepared dataset ${dir}: ${field.vocab.file} cannot be read (${(e as Error).message}); delete the folder and prepare again`, { file: p });
+  }
+  if (!Array.isArray(v.values) || v.values.length !== field.vocabSize - 1) throw new DataError(`prepared dataset ${dir}: ${field.vocab.file} does not hold the ${field.vocabSize - 1} values of field "${field.name}"; delete the folder and prepare again`, { file: p });
+  return { field: field.name, type: field.vocab.type, values: v.values as string[] };
 }
 
 /** Reads manifest.json with clear errors for a missing or unreadable file. */

@@ -10,6 +10,8 @@
  *   <split>/dense_<j>.f32          float32 little-endian standardised values of dense input j, one per row
  *   <split>/label_<t>.u8           uint8 0/1 labels (task t of manifest.tasks)
  *   <split>/group.i32              int32 group ids (GAUC); 1..numGroups, 0 when the group value is NULL
+ *   vocab/field_<i>.json           vocabulary of categorical field i: values[k] (as text) has id k + 1
+ *   side_<i>.parquet               side table i as read (key `__key`, then the joined columns)
  * Rows keep the log's order within each split. The work happens in a temporary folder
  * `<cacheDir>/.tmp-*` (with an on-disk DuckDB database, so memory stays bounded) that is renamed
  * into place when complete and removed on failure.
@@ -19,14 +21,14 @@
  * frequency then value; ids 1..V, unseen or NULL -> 0.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { crc32 } from "node:zlib";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SplitName } from "./types.ts";
 import { DataError } from "./errors.ts";
-import { denseDefs, fieldDefs, quoteIdent, quoteStr, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type FieldDef, type TaskSpec } from "./spec.ts";
+import { denseDefs, fieldDefs, quoteIdent, quoteStr, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type DenseDef, type FieldDef, type TaskSpec } from "./spec.ts";
 import { resolveSpec } from "./builtin.ts";
 import { compileExpr } from "./expr.ts";
 import { isParquet, loadManifest, scanCsv, verifyPrepared, type CacheFile, type CsvInfo } from "./integrity.ts";
@@ -34,8 +36,11 @@ import { isParquet, loadManifest, scanCsv, verifyPrepared, type CacheFile, type 
 /**
  * 2: manifest gains per-file checksums (`files`) and per-input row counts.
  * 3: multi-valued fields, dense inputs, point-mass buckets, the md5 split hash, CSV options.
+ * 4: the raw value -> id map of every categorical field (`vocab/field_<i>.json`, the field's
+ *    `vocab`), the side tables as read (`side_<i>.parquet`, `sides`) and the log's column types
+ *    (`columns`), so new raw rows can be encoded exactly as prepare encoded them (src/data/encode.ts).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const SPLITS: readonly SplitName[] = ["train", "val", "test"];
 
 export interface ManifestField {
@@ -48,6 +53,28 @@ export interface ManifestField {
   pointMasses?: number[];
   /** Multi-valued field: ids per row (the file holds maxLen ids per row, -1 padded) and their pooling. */
   multi?: { maxLen: number; pooling: "mean" | "sum" };
+  /**
+   * Categorical fields (format 4): the vocabulary file (`vocab/field_<i>.json`: `values[k]` is the
+   * value, as DuckDB writes it as text, that has id k + 1) and the DuckDB type of the field's
+   * values (a multi-valued field's items are VARCHAR).
+   */
+  vocab?: { file: string; type: string };
+}
+
+/** A side table as prepare read it (after trimming): the join key as `__key`, then the joined columns under their output names. */
+export interface ManifestSide {
+  file: string;
+  /** Log column joined on `__key`. */
+  on: string;
+  /** Output names of the joined columns. */
+  columns: string[];
+}
+
+/** One vocabulary file (see ManifestField.vocab). */
+export interface VocabFile {
+  field: string;
+  type: string;
+  values: string[];
 }
 
 /** A dense input: stored as (f(x) - mean) / std with f = log1p or the identity; statistics fitted on train. */
@@ -79,6 +106,10 @@ export interface Manifest {
   fields: ManifestField[];
   /** Dense inputs (absent in caches without any). */
   dense?: ManifestDense[];
+  /** The log's columns and their DuckDB types, as read (format 4; new rows are cast to them). */
+  columns?: Record<string, string>;
+  /** The side tables as read (format 4). */
+  sides?: ManifestSide[];
   tasks: ManifestTask[];
   thresholds: Record<string, number>;
   groupColumn: string;
@@ -303,12 +334,38 @@ export async function prepareDataset(specOrName: string | DatasetSpec, opts: Pre
   }
 }
 
+/**
+ * A boolean SQL expression over the raw log's columns (checked by the spec's expression sandbox,
+ * src/data/expr.ts; NULL counts as false) on every row of one split, in the prepared split's row
+ * order, as 0/1. The raw inputs are read and split exactly as prepare reads and splits them (in a
+ * temporary work folder of the cache, removed afterwards); only the rows of `split` are returned.
+ * `what` names the expression in errors (e.g. "--objective target").
+ */
+export async function splitValues(specOrName: string | DatasetSpec, opts: PrepareOptions, split: SplitName, expr: string, what = "the expression"): Promise<Uint8Array> {
+  const dataDir = opts.dataDir ?? opts.source;
+  const { spec, baseDir } = resolveSpec(specOrName, dataDir !== undefined ? { dataDir } : {});
+  const cacheRoot = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
+  mkdirSync(cacheRoot, { recursive: true });
+  const tmp = mkdtempSync(join(cacheRoot, `.tmp-${spec.name}.pid${process.pid}@${hostTag()}-`));
+  const probe: Probe = { expr, key: what, split };
+  try {
+    await build(spec, baseDir, tmp, { ...opts, progress: () => {} }, () => {}, probe);
+  } catch (e) {
+    if (e instanceof DataError) throw new DataError(e.message.replace(/^invalid dataset spec: /, ""), { ...(e.file ? { file: e.file } : {}), ...(e.column ? { column: e.column } : {}) });
+    throw e;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (!probe.values) throw new Error(`internal: ${what} was not evaluated`);
+  return probe.values;
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
+export const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
 
 /** What the pre-read of one input found (CSV structure, or the Parquet schema) and its row count. */
-interface InputInfo {
+export interface InputInfo {
   file: string;
   columns: string[];
   rows: number;
@@ -316,7 +373,7 @@ interface InputInfo {
 }
 
 /** CSV options as given, with their defaults filled in (the delimiter stays open: the scan detects it). */
-interface CsvResolved {
+export interface CsvResolved {
   header: boolean;
   columns: string[] | null;
   delimiter: string | null;
@@ -325,7 +382,7 @@ interface CsvResolved {
   trim: boolean;
 }
 
-function resolveCsv(o: CsvOptions | undefined): CsvResolved {
+export function resolveCsv(o: CsvOptions | undefined): CsvResolved {
   return {
     header: o?.header ?? true,
     columns: o?.columns ?? null,
@@ -341,7 +398,7 @@ function resolveCsv(o: CsvOptions | undefined): CsvResolved {
  * Every option is passed explicitly (header, delimiter as the scan found it, quote and escape,
  * NULL strings, and the names of a headerless file) so DuckDB's sniffer only picks the types.
  */
-function readerSql(files: string[], info: Map<string, InputInfo>, csv: CsvResolved): string {
+export function readerSql(files: string[], info: Map<string, InputInfo>, csv: CsvResolved): string {
   const list = `[${files.map(quoteStr).join(", ")}]`;
   const pq = files.filter(isParquet);
   if (pq.length === files.length) return `read_parquet(${list}, union_by_name = true)`;
@@ -355,15 +412,15 @@ function readerSql(files: string[], info: Map<string, InputInfo>, csv: CsvResolv
 }
 
 /** Said after an error that a headerless file read as if it had a header would cause. */
-const HEADER_HINT = "if the file has no header row, set csv.header to false and name the columns in csv.columns (see docs/spec-reference.md)";
+export const HEADER_HINT = "if the file has no header row, set csv.header to false and name the columns in csv.columns (see docs/spec-reference.md)";
 
 /** Whether header names look like a data row (numbers, or text with leading spaces). */
-function looksLikeData(columns: readonly string[]): boolean {
+export function looksLikeData(columns: readonly string[]): boolean {
   return columns.some((c) => /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(c) || /^\s/.test(c));
 }
 
 /** Checks one input before DuckDB reads it: gzip integrity, CSV structure, duplicate column names, row count. */
-async function inspectInput(db: Db, file: string, csvOpts: CsvResolved): Promise<InputInfo> {
+export async function inspectInput(db: Db, file: string, csvOpts: CsvResolved): Promise<InputInfo> {
   if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
   let columns: string[];
   let rows: number;
@@ -393,7 +450,7 @@ async function inspectInput(db: Db, file: string, csvOpts: CsvResolved): Promise
  * text column whose remaining values all parse as integers (or numbers) becomes BIGINT (DOUBLE).
  * The table is rebuilt in the same row order (insertion order is preserved).
  */
-async function cleanTable(db: Db, table: string, csv: CsvResolved, ctx: string): Promise<void> {
+export async function cleanTable(db: Db, table: string, csv: CsvResolved, ctx: string): Promise<void> {
   if (!csv.trim) return;
   const types = await describe(db, table, ctx);
   const text = [...types.entries()].filter(([c, t]) => t === "VARCHAR" && c !== "__split").map(([c]) => c);
@@ -401,7 +458,8 @@ async function cleanTable(db: Db, table: string, csv: CsvResolved, ctx: string):
   const nulls = csv.nullStrings.map((v) => quoteStr(v.trim()));
   const cleaned = (c: string): string => `CASE WHEN trim(${quoteIdent(c)}) IN (${nulls.join(", ")}) THEN NULL ELSE trim(${quoteIdent(c)}) END`;
   const probe = text.flatMap((c, i) => [
-    `count(*) FILTER (WHERE v${i} IS NOT NULL AND TRY_CAST(v${i} AS BIGINT) IS NULL) AS i${i}`,
+    // integers only when written as integers: DuckDB's TRY_CAST('38.14' AS BIGINT) rounds to 38
+    `count(*) FILTER (WHERE v${i} IS NOT NULL AND (TRY_CAST(v${i} AS BIGINT) IS NULL OR NOT regexp_full_match(v${i}, '[+-]?[0-9]+'))) AS i${i}`,
     `count(*) FILTER (WHERE v${i} IS NOT NULL AND TRY_CAST(v${i} AS DOUBLE) IS NULL) AS d${i}`,
     `count(v${i}) AS n${i}`,
   ]);
@@ -417,7 +475,7 @@ async function cleanTable(db: Db, table: string, csv: CsvResolved, ctx: string):
 }
 
 /** DuckDB must read exactly the rows the pre-read counted; a difference means it parsed the file differently. */
-function checkRowCount(got: number, files: string[], info: Map<string, InputInfo>): void {
+export function checkRowCount(got: number, files: string[], info: Map<string, InputInfo>): void {
   const want = files.reduce((a, f) => a + (info.get(f)?.rows ?? 0), 0);
   if (got !== want) {
     throw new DataError(
@@ -427,7 +485,8 @@ function checkRowCount(got: number, files: string[], info: Map<string, InputInfo
   }
 }
 
-class Db {
+/** A DuckDB connection whose errors become DataErrors naming what was being done. */
+export class Db {
   constructor(readonly conn: DuckDBConnection) {}
 
   async run(sql: string, ctx: string): Promise<void> {
@@ -454,7 +513,7 @@ function wrap(e: unknown, ctx: string): Error {
 }
 
 
-async function describe(db: Db, rel: string, ctx: string): Promise<Map<string, string>> {
+export async function describe(db: Db, rel: string, ctx: string): Promise<Map<string, string>> {
   const rows = await db.rows(`DESCRIBE SELECT * FROM ${rel}`, ctx);
   return new Map(rows.map((r) => [String(r.column_name), String(r.column_type)]));
 }
@@ -463,7 +522,7 @@ function lit(v: number | string): string {
   return typeof v === "number" ? String(v) : quoteStr(v);
 }
 
-function num(x: unknown): number {
+export function num(x: unknown): number {
   if (typeof x === "bigint") return Number(x);
   if (typeof x === "number") return x;
   if (x === null || x === undefined) return NaN;
@@ -499,7 +558,15 @@ export async function lockDown(conn: DuckDBConnection, dirs: string[]): Promise<
   }
 }
 
-async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: PrepareOptions, log: (m: string) => void): Promise<{ manifest: Manifest; fileRows: Map<string, number> }> {
+/** An expression evaluated on one split's raw rows instead of a prepare (see splitValues). */
+interface Probe {
+  expr: string;
+  key: string;
+  split: SplitName;
+  values?: Uint8Array;
+}
+
+async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: PrepareOptions, log: (m: string) => void, probe?: Probe): Promise<{ manifest: Manifest; fileRows: Map<string, number> }> {
   const progress = opts.progress ?? (() => {});
   const warnings: string[] = [];
   const warn = (m: string): void => {
@@ -515,7 +582,8 @@ async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: Prep
   try {
     await lockDown(conn, [...specInputs(spec, baseDir).map((f) => dirname(f)), tmp]);
     const fileRows = new Map<string, number>();
-    const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn, fileRows);
+    const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn, fileRows, probe);
+    if (!m) return { manifest: null as unknown as Manifest, fileRows };
     m.warnings = warnings;
     return { manifest: m, fileRows };
   } finally {
@@ -536,7 +604,8 @@ async function buildWith(
   log: (m: string) => void,
   warn: (m: string) => void,
   fileRows: Map<string, number>,
-): Promise<Manifest> {
+  probe?: Probe,
+): Promise<Manifest | null> {
   const STAGES = 6;
   progress(0, STAGES, "read");
   // ---- 0. every input is checked (gzip CRC/length, CSV structure, duplicate names) and counted before DuckDB reads it
@@ -578,11 +647,13 @@ async function buildWith(
   await cleanTable(db, "log", logCsv, `trimming the values of ${logDesc}`);
   const schema = await describe(db, "log", "describing the log");
   for (const c of schema.keys()) colFile.set(c, logDesc);
+  const logColumns = Object.fromEntries([...schema].filter(([c]) => c !== "__split"));
   const logRows = num((await db.rows(`SELECT count(*) AS n FROM log`, "counting log rows"))[0]?.n);
   if (spec.split.kind !== "files") checkRowCount(logRows, logFiles, info);
   log(`read ${logRows} log rows from ${logDesc}`);
 
-  // ---- 2. side tables
+  // ---- 2. side tables (each also saved as read, for encoding new rows later: side_<i>.parquet)
+  const sides: ManifestSide[] = [];
   const joinSql: string[] = [];
   const selectSide: string[] = [];
   for (const [i, j] of (spec.joins ?? []).entries()) {
@@ -601,6 +672,8 @@ async function buildWith(
     const sideTypes = await describe(db, `side_${i}`, `reading ${file}`);
     const dup = num((await db.rows(`SELECT count(*) - count(DISTINCT __key) AS n FROM side_${i}`, `checking ${file}`))[0]?.n);
     if (dup > 0) throw new DataError(`side table ${file} has ${dup} rows with a duplicate key in column "${right}"`, { file, column: right, rows: dup });
+    await db.run(`COPY side_${i} TO ${quoteStr(join(tmp, `side_${i}.parquet`))} (FORMAT parquet)`, `saving the side table ${file}`);
+    sides.push({ file: `side_${i}.parquet`, on: left, columns: j.columns.map((c) => (j.prefix ?? "") + c) });
     for (const c of j.columns) {
       const out = (j.prefix ?? "") + c;
       if (schema.has(out)) throw new DataError(`column "${out}" of ${file} clashes with a column of the log ${colFile.get(out)}; set a prefix in the join`, { file, column: out });
@@ -644,6 +717,7 @@ async function buildWith(
   };
   for (const f of fields) if (f.expr !== undefined) f.sql = `(${await compiled(f.expr, `${f.key}.expr`)})`;
   for (const d of denses) if (d.expr !== undefined) d.sql = `(${await compiled(d.expr, `${d.key}.expr`)})`;
+  const probeSql = probe ? await compiled(probe.expr, probe.key) : null;
   const taskSql = new Map<number, string>();
   for (const [k, t] of spec.tasks.entries()) if (t.kind === "sql") taskSql.set(k, await compiled(t.expr, `$.tasks[${k}].expr`));
   if (spec.groupColumn) need(spec.groupColumn, "group");
@@ -725,15 +799,7 @@ async function buildWith(
     const h = splitHashSql(sp.by ? quoteIdent(sp.by) : "__rid", sp.seed);
     splitExpr = `CASE WHEN ${h} < ${splitTh[0]} THEN 0 WHEN ${h} < ${splitTh[1]} THEN 1 ELSE 2 END`;
   }
-  const sel: string[] = ["__rid", `(${splitExpr})::UTINYINT AS __split`];
-  fields.forEach((f, i) => {
-    if (f.kind === "numeric") sel.push(`(${f.sql})::DOUBLE AS f_${i}`);
-    else if (f.multi) {
-      // items: split on the separator, trimmed, empty ones dropped (a NULL value gives NULL: the single id 0)
-      sel.push(`list_filter(list_transform(string_split(CAST(${f.sql} AS VARCHAR), ${quoteStr(f.multi.separator)}), lambda x: trim(x)), lambda x: x <> '') AS f_${i}`);
-    } else sel.push(`${f.sql} AS f_${i}`);
-  });
-  denses.forEach((d, j) => sel.push(`(${d.sql})::DOUBLE AS x_${j}`));
+  const sel: string[] = ["__rid", `(${splitExpr})::UTINYINT AS __split`, ...featureSelect(fields, denses)];
   const plans: LabelPlan[] = [];
   spec.tasks.forEach((t, k) => {
     switch (t.kind) {
@@ -755,6 +821,7 @@ async function buildWith(
     }
   });
   sel.push(spec.groupColumn ? `${quoteIdent(spec.groupColumn)} AS __g` : "1 AS __g");
+  if (probeSql !== null) sel.push(`COALESCE((${probeSql})::BOOLEAN, false)::UTINYINT AS __probe`);
   if (spec.userColumn) sel.push(`${quoteIdent(spec.userColumn)} AS __u`);
   if (spec.itemColumn) sel.push(`${quoteIdent(spec.itemColumn)} AS __i`);
   await db.run(`CREATE TABLE raw AS SELECT * FROM (SELECT ${sel.join(", ")} FROM ${srcSql}) WHERE __split IS NOT NULL`, `evaluating features, labels and the split of ${logDesc}`);
@@ -771,6 +838,11 @@ async function buildWith(
       const rule = sp.kind === "date" ? `${sp.column} in [${sp[s][0]}, ${sp[s][1]}]` : sp.kind === "files" ? (sp[s] !== undefined ? `files ${listOf(sp[s]).join(", ")}` : `valFraction ${sp.valFraction} of the train files`) : `fraction ${sp[s]}`;
       throw new DataError(`split "${s}" is empty (rule: ${rule}) in ${logDesc}`, { file: logDesc, rows: 0, ...(sp.kind === "date" ? { column: sp.column } : {}) });
     }
+  }
+  if (probe) {
+    const s = SPLITS.indexOf(probe.split);
+    probe.values = Uint8Array.from(await db.rows(`SELECT __probe AS v FROM raw WHERE __split = ${s} ORDER BY __rid`, `evaluating ${probe.key}`), (r) => num(r.v));
+    return null;
   }
   progress(2, STAGES, "fit");
 
@@ -817,9 +889,10 @@ async function buildWith(
   // ---- 7. vocabularies and buckets (train only)
   const minCount = spec.minCount ?? 1;
   const mfields: ManifestField[] = [];
-  const encSel: string[] = [];
-  const encJoin: string[] = [];
   const collapseChecks: { i: number; name: string }[] = [];
+  const rawTypes = await describe(db, "raw", "describing the features");
+  mkdirSync(join(tmp, "vocab"), { recursive: true });
+  const extraFiles: Record<string, CacheFile> = {};
   for (const [i, f] of fields.entries()) {
     if (f.kind === "categorical" && f.multi) {
       const L = f.multi.maxLen;
@@ -831,30 +904,21 @@ async function buildWith(
       const n = num((await db.rows(`SELECT count(*) AS n FROM voc_${i}`, "counting vocab"))[0]?.n);
       const cut = num((await db.rows(`SELECT count(*) AS n FROM raw WHERE len(f_${i}) > ${L}`, `checking the lists of "${f.name}"`))[0]?.n);
       if (cut > 0) warn(`multi-valued feature "${f.name}": ${cut} rows have more than maxLen = ${L} items; only the first ${L} are kept`);
-      // ids per row in item order; rows without items get no ml row (NULL or empty list -> the single id 0)
-      await db.run(
-        `CREATE TABLE ml_${i} AS SELECT u.__rid, list(COALESCE(v.id, 0) ORDER BY u.pos) AS ids FROM (SELECT __rid, unnest(${items}) AS item, unnest(range(1, len(${items}) + 1)) AS pos FROM raw) u LEFT JOIN voc_${i} v ON u.item = v.v GROUP BY u.__rid`,
-        `encoding the lists of "${f.name}"`,
-      );
-      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1, multi: { maxLen: L, pooling: f.multi.pooling } });
-      for (let k = 0; k < L; k++) encSel.push(`COALESCE(m${i}.ids[${k + 1}], ${k === 0 ? 0 : -1})::INTEGER AS c_${i}_${k}`);
-      encJoin.push(`LEFT JOIN ml_${i} m${i} ON r.__rid = m${i}.__rid`);
+      const vocab = { file: `vocab/field_${i}.json`, type: "VARCHAR" };
+      extraFiles[vocab.file] = await writeVocab(db, join(tmp, vocab.file), i, f.name, vocab.type);
+      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1, multi: { maxLen: L, pooling: f.multi.pooling }, vocab });
     } else if (f.kind === "categorical") {
       await db.run(
         `CREATE TABLE voc_${i} AS SELECT v, (row_number() OVER (ORDER BY c DESC, v))::INTEGER AS id FROM (SELECT f_${i} AS v, count(*) AS c FROM raw WHERE __split = 0 AND f_${i} IS NOT NULL GROUP BY 1 HAVING count(*) >= ${minCount})`,
         `fitting the vocabulary of "${f.name}"`,
       );
       const n = num((await db.rows(`SELECT count(*) AS n FROM voc_${i}`, "counting vocab"))[0]?.n);
-      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1 });
-      encSel.push(`COALESCE(v${i}.id, 0)::INTEGER AS c_${i}`);
-      encJoin.push(`LEFT JOIN voc_${i} v${i} ON r.f_${i} = v${i}.v`);
+      const vocab = { file: `vocab/field_${i}.json`, type: rawTypes.get(`f_${i}`) ?? "VARCHAR" };
+      extraFiles[vocab.file] = await writeVocab(db, join(tmp, vocab.file), i, f.name, vocab.type);
+      mfields.push({ name: f.name, kind: "categorical", vocabSize: n + 1, vocab });
     } else {
       const { masses, bounds } = await fitBuckets(db, i, f);
-      const whenMass = masses.map((x, j) => `WHEN r.f_${i} = ${dbl(x)} THEN ${j + 1}`).join(" ");
-      const k = masses.length;
-      const cases = bounds.map((x, j) => `WHEN r.f_${i} < ${dbl(x)} THEN ${k + j + 1}`).join(" ");
-      encSel.push(`(CASE WHEN r.f_${i} IS NULL OR isnan(r.f_${i}) THEN 0 ${whenMass} ${cases} ELSE ${k + bounds.length + 1} END)::INTEGER AS c_${i}`);
-      mfields.push({ name: f.name, kind: "numeric", vocabSize: k + bounds.length + 2, boundaries: bounds, pointMasses: masses });
+      mfields.push({ name: f.name, kind: "numeric", vocabSize: masses.length + bounds.length + 2, boundaries: bounds, pointMasses: masses });
       collapseChecks.push({ i, name: f.name });
     }
   }
@@ -878,9 +942,9 @@ async function buildWith(
       std = 1;
     }
     mdense.push({ name: d.name, log1p: d.log1p, mean, std });
-    const fr = d.log1p ? `ln(1 + r.${x})` : `r.${x}`;
-    encSel.push(`(CASE WHEN r.${x} IS NULL OR NOT isfinite(r.${x}) THEN 0 ELSE (${fr} - ${dbl(mean)}) / ${dbl(std)} END)::FLOAT AS d_${j}`);
   }
+  const { sel: encSel, join: encJoin } = encodeSelect(fields, mfields, mdense);
+  for (const sd of sides) extraFiles[sd.file] = fileRecord(join(tmp, sd.file));
   await db.run(`CREATE TABLE grp AS SELECT v, (row_number() OVER (ORDER BY v))::INTEGER AS id FROM (SELECT DISTINCT __g AS v FROM raw WHERE __g IS NOT NULL)`, "building group ids");
   const numGroups = num((await db.rows(`SELECT count(*) AS n FROM grp`, "counting groups"))[0]?.n);
   let users: Record<SplitName, number> | null = null;
@@ -920,7 +984,7 @@ async function buildWith(
 
   // ---- 9. stream each split to column files
   let before = 0;
-  const files: Record<string, CacheFile> = {};
+  const files: Record<string, CacheFile> = { ...extraFiles };
   for (const [s, name] of SPLITS.entries()) {
     const base = before;
     const written = await writeSplit(db, join(tmp, name), s, columnLayout(mfields, spec.tasks.length, mdense.length), rows[name], (done) => progress(4 + (2 * (base + done)) / kept, STAGES, `write ${name}`));
@@ -941,6 +1005,8 @@ async function buildWith(
     files,
     fields: mfields,
     ...(mdense.length ? { dense: mdense } : {}),
+    columns: logColumns,
+    sides,
     tasks: mtasks,
     thresholds,
     groupColumn: spec.groupColumn ?? "",
@@ -956,8 +1022,120 @@ async function buildWith(
 }
 
 /** A double as an exact SQL literal (a string cast: decimal literals could round differently). */
-function dbl(x: number): string {
+export function dbl(x: number): string {
   return `'${String(x)}'::DOUBLE`;
+}
+
+/**
+ * The raw feature columns of the `raw` table, shared by prepare and the encoding of new rows
+ * (encode.ts): f_<i> per field (a numeric field's value as DOUBLE; a multi-valued field's list of
+ * items: the text split on the separator, each trimmed, empty ones dropped, NULL for a NULL value;
+ * otherwise the value, cast with TRY_CAST to `valueTypes[i]` when given) and x_<j> per dense input
+ * (DOUBLE). `sql` of every field must be set (plain columns, or compiled expressions).
+ */
+export function featureSelect(fields: readonly FieldDef[], denses: readonly DenseDef[], valueTypes?: readonly (string | undefined)[]): string[] {
+  const sel: string[] = [];
+  fields.forEach((f, i) => {
+    if (f.kind === "numeric") sel.push(`(${f.sql})::DOUBLE AS f_${i}`);
+    else if (f.multi) {
+      // items: split on the separator, trimmed, empty ones dropped (a NULL value gives NULL: the single id 0)
+      sel.push(`list_filter(list_transform(string_split(CAST(${f.sql} AS VARCHAR), ${quoteStr(f.multi.separator)}), lambda x: trim(x)), lambda x: x <> '') AS f_${i}`);
+    } else {
+      const t = valueTypes?.[i];
+      sel.push(t === undefined ? `${f.sql} AS f_${i}` : `TRY_CAST(${f.sql} AS ${t}) AS f_${i}`);
+    }
+  });
+  denses.forEach((d, j) => sel.push(`(${d.sql})::DOUBLE AS x_${j}`));
+  return sel;
+}
+
+/**
+ * The encoding of the `raw` table's features (see featureSelect), shared by prepare and the
+ * encoding of new rows (encode.ts): table `voc_<i>` (v, id) must hold the vocabulary of every
+ * categorical field i. Returns the select items (c_<i>, or c_<i>_<k> for the k-th item of a
+ * multi-valued field, and d_<j>) over `raw r` with the joins they need (all plain joins, so DuckDB
+ * can spill them to disk: memory stays bounded whatever the number of rows).
+ *
+ * - categorical: the vocabulary's id of the value, 0 for a NULL or unknown value;
+ * - multi-valued: the ids of the first maxLen items in order (unknown items: 0), then -1 padding;
+ *   a NULL or empty list is the single id 0;
+ * - numeric: 0 for NULL/NaN; point mass j (1-based) -> j; else k + 1 + #{boundaries <= x};
+ * - dense: (f(x) - mean) / std (f = ln(1 + x) with log1p), 0 for NULL, NaN or ±Inf.
+ */
+export function encodeSelect(fields: readonly FieldDef[], mfields: readonly ManifestField[], mdense: readonly ManifestDense[]): { sel: string[]; join: string[] } {
+  const sel: string[] = [];
+  const joins: string[] = [];
+  for (const [i, f] of fields.entries()) {
+    const mf = mfields[i]!;
+    if (f.kind === "categorical" && f.multi) {
+      const L = mf.multi?.maxLen ?? f.multi.maxLen;
+      // item k (1-based) of the row's first L items: its id (unknown: 0); past the end: -1 padding, and a NULL or
+      // empty list is the single id 0. One join per position (hash joins spill to disk; a list aggregate would not).
+      for (let k = 0; k < L; k++) {
+        joins.push(`LEFT JOIN voc_${i} m${i}_${k} ON r.f_${i}[${k + 1}] = m${i}_${k}.v`);
+        sel.push(`(CASE WHEN len(r.f_${i}) > ${k} THEN COALESCE(m${i}_${k}.id, 0) ELSE ${k === 0 ? 0 : -1} END)::INTEGER AS c_${i}_${k}`);
+      }
+    } else if (f.kind === "categorical") {
+      sel.push(`COALESCE(v${i}.id, 0)::INTEGER AS c_${i}`);
+      joins.push(`LEFT JOIN voc_${i} v${i} ON r.f_${i} = v${i}.v`);
+    } else {
+      const masses = mf.pointMasses ?? [];
+      const bounds = mf.boundaries ?? [];
+      const whenMass = masses.map((x, j) => `WHEN r.f_${i} = ${dbl(x)} THEN ${j + 1}`).join(" ");
+      const k = masses.length;
+      const cases = bounds.map((x, j) => `WHEN r.f_${i} < ${dbl(x)} THEN ${k + j + 1}`).join(" ");
+      sel.push(`(CASE WHEN r.f_${i} IS NULL OR isnan(r.f_${i}) THEN 0 ${whenMass} ${cases} ELSE ${k + bounds.length + 1} END)::INTEGER AS c_${i}`);
+    }
+  }
+  mdense.forEach((d, j) => {
+    const x = `x_${j}`;
+    const fr = d.log1p ? `ln(1 + r.${x})` : `r.${x}`;
+    sel.push(`(CASE WHEN r.${x} IS NULL OR NOT isfinite(r.${x}) THEN 0 ELSE (${fr} - ${dbl(d.mean)}) / ${dbl(d.std)} END)::FLOAT AS d_${j}`);
+  });
+  return { sel, join: joins };
+}
+
+/**
+ * Writes the vocabulary of categorical field i (table voc_<i>) as JSON: `values[k]` is the value
+ * with id k + 1, as DuckDB writes it as text (`CAST(v AS VARCHAR)`). Streamed; returns its size and CRC32.
+ */
+async function writeVocab(db: Db, path: string, i: number, field: string, type: string): Promise<CacheFile> {
+  const fd = openSync(path, "w");
+  let crc = 0;
+  let bytes = 0;
+  const put = (text: string): void => {
+    const b = Buffer.from(text, "utf8");
+    let off = 0;
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    crc = crc32(b, crc);
+    bytes += b.length;
+  };
+  try {
+    put(`{"field":${JSON.stringify(field)},"type":${JSON.stringify(type)},"values":[`);
+    const res = await db.conn.stream(`SELECT CAST(v AS VARCHAR) AS t FROM voc_${i} ORDER BY id`);
+    let first = true;
+    while (true) {
+      const chunk = await res.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const col = chunk.getColumnVector(0);
+      const parts: string[] = [];
+      for (let r = 0; r < chunk.rowCount; r++) parts.push(JSON.stringify(String(col.getItem(r))));
+      put((first ? "" : ",") + parts.join(","));
+      first = false;
+    }
+    put("]}\n");
+  } catch (e) {
+    throw wrap(e, `writing the vocabulary of "${field}"`);
+  } finally {
+    closeSync(fd);
+  }
+  return { bytes, crc32: crc };
+}
+
+/** Size and CRC32 of a file written by DuckDB. */
+function fileRecord(path: string): CacheFile {
+  const b = readFileSync(path);
+  return { bytes: b.length, crc32: crc32(b) };
 }
 
 /**

@@ -77,8 +77,21 @@ export class Graph {
   readonly constById = new Map<number, Constant>();
   readonly inputById = new Map<number, GraphInput>();
 
-  /** The floating dtype of this graph's activations and parameters. */
-  constructor(readonly dtype: FloatDType = "float32") {}
+  /**
+   * `dtype`: the floating dtype of this graph's activations and parameters.
+   * `options.dynamicBatch`: the nominal batch size of a graph whose batch axis is to be
+   * dynamic once serialised (the model export): every Reshape whose target starts with this
+   * size writes -1 there instead, so the node infers the batch from its input. Pick a size no
+   * other leading dimension can equal (see src/engine/export.ts), and give the serializer
+   * symbolic dims for the batch axis of the inputs and outputs.
+   */
+  constructor(
+    readonly dtype: FloatDType = "float32",
+    readonly options: { readonly dynamicBatch?: number } = {},
+  ) {
+    const b = options.dynamicBatch;
+    if (b !== undefined && !(Number.isInteger(b) && b >= 2)) throw new GraphShapeError(`graph: dynamicBatch must be an integer >= 2, got ${String(b)}`);
+  }
 
   // ------------------------------------------------------------ bookkeeping
 
@@ -361,10 +374,13 @@ export class Graph {
 
   // ------------------------------------------------------------ shape ops
 
+  /** Reshape to `shape` (static); with the `dynamicBatch` option a leading batch dimension is written as -1. */
   reshape(x: Tensor, shape: readonly number[]): Tensor {
     if (sizeOf(shape) !== sizeOf(x.shape)) this.fail("Reshape", `cannot reshape ${fmt(x.shape)} (${sizeOf(x.shape)} elements) to ${fmt(shape)}`);
     if (shape.length === x.shape.length && shape.every((s, i) => s === x.shape[i])) return x;
-    return this.node1("Reshape", [x, this.ints(shape)], shape, x.dtype);
+    const b = this.options.dynamicBatch;
+    const target = b !== undefined && shape[0] === b ? [-1, ...shape.slice(1)] : shape;
+    return this.node1("Reshape", [x, this.ints(target)], shape, x.dtype);
   }
 
   transpose(x: Tensor, perm: readonly number[]): Tensor {

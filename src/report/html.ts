@@ -4,7 +4,8 @@
  * external requests, so it can be mailed, archived or opened offline.
  */
 import type { RunResult } from "./types.ts";
-import { esc, finite, heatmap, lineChart, type Series } from "./svg.ts";
+import { esc, finite, heatmap, intervalChart, lineChart, type Series } from "./svg.ts";
+import { differencesToHtml, type DifferenceTable } from "./table.ts";
 
 export interface ReportOptions {
   title: string;
@@ -13,11 +14,13 @@ export interface ReportOptions {
   tableHtml?: string;
   /** Free-text metadata (command, date, machine, ...), shown escaped in the header. */
   meta?: Record<string, string>;
+  /** Paired differences with 95 % intervals (ComparisonTable.differences): tables and interval plots. */
+  differences?: DifferenceTable[];
 }
 
 /** Method colours (Tableau 10 without its grey; the single-task baseline is grey and dashed). */
-const METHOD_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7"];
-const BASELINE_COLOR = "#6b7280";
+export const METHOD_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7"];
+export const BASELINE_COLOR = "#6b7280";
 /** Task colours (Okabe–Ito), used where lines are tasks rather than methods. */
 const TASK_PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442"];
 /** Cap on points per plotted line; longer diagnostics are averaged into buckets. */
@@ -377,9 +380,34 @@ function weightsSection(groups: MethodGroup[], tasks: string[]): string {
   return parts.join("");
 }
 
+function differencesSection(diffs: DifferenceTable[], colors: Map<string, string>): string {
+  const parts = [`<section id="differences"><h2>Paired differences (95 % intervals)</h2>`];
+  for (const d of diffs) {
+    parts.push(`<h3>Against ${esc(d.referenceLabel)}</h3><div class="table-wrap">${differencesToHtml({ differences: [d] })}</div><div class="grid">`);
+    for (const metric of ["AV-A", "AV-G"]) {
+      const row = d.rows.find((r) => r.metric === metric);
+      if (!row) continue;
+      const rows = d.columns.map((col, j) => {
+        const cell = row.cells[j]!;
+        return { name: col.label, color: colors.get(col.method) ?? BASELINE_COLOR, mean: cell.mean, lo: cell.lo, hi: cell.hi };
+      });
+      parts.push(
+        figure(
+          intervalChart({ rows, width: 480, xLabel: `${metric}: method − ${d.referenceLabel}`, title: `${metric} vs ${d.referenceLabel}` }),
+          `Mean paired difference in ${metric} against <b>${esc(d.referenceLabel)}</b> (same seeds), dot = mean, bar = 95 % t-interval (no bar with one seed). A bar that crosses the dashed zero line means the seeds do not show a difference.`,
+        ),
+      );
+    }
+    parts.push(`</div>`);
+  }
+  parts.push(`</section>`);
+  return parts.join("");
+}
+
 // ---------------------------------------------------------------------------
 
-const CSS = `
+/** The report's style sheet (also used by the conflict-benchmark page). */
+export const REPORT_CSS = `
 :root{color-scheme:light}
 *{box-sizing:border-box}
 body{margin:0;background:#f6f7f9;color:#1f2933;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
@@ -410,6 +438,7 @@ figcaption{font-size:12.5px;color:#52606d;margin:4px 2px 0;line-height:1.45}
 .legend li{display:flex;align-items:center;gap:7px}
 .legend .sw{display:inline-block;width:24px;height:0;border-top-width:3px}
 .note{color:#616e7c;font-style:italic;font-size:14px}
+.caption{color:#52606d;font-size:13px;margin:4px 0}
 footer{color:#9aa5b1;font-size:12px;margin-top:24px}
 `;
 
@@ -435,6 +464,7 @@ export function renderReport(opts: ReportOptions): string {
     meta.length ? `<dl class="meta">${meta.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>` : "",
     `<nav>${[
       opts.tableHtml ? ["table", "Comparison"] : null,
+      opts.differences?.length ? ["differences", "Paired differences"] : null,
       ["auc", "Validation AUC"],
       ["norms", "Gradient norms"],
       ["cosine", "Cosine &amp; conflicts"],
@@ -445,6 +475,7 @@ export function renderReport(opts: ReportOptions): string {
       .join("")}</nav></header>`,
   ];
   if (opts.tableHtml) body.push(`<section id="table"><h2>Comparison</h2><div class="table-wrap">${opts.tableHtml}</div></section>`);
+  if (opts.differences?.length) body.push(differencesSection(opts.differences, methodColors(runs)));
   if (runs.length === 0) {
     body.push(`<section><h2>Runs</h2>${note("No runs to report.")}</section>`);
   } else {
@@ -454,7 +485,7 @@ export function renderReport(opts: ReportOptions): string {
   return [
     `<!doctype html>`,
     `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">`,
-    `<title>${esc(opts.title)}</title><style>${CSS}</style></head>`,
+    `<title>${esc(opts.title)}</title><style>${REPORT_CSS}</style></head>`,
     `<body><main>${body.join("\n")}</main></body></html>`,
     ``,
   ].join("\n");

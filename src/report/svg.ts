@@ -370,3 +370,94 @@ function trunc(s: string, max: number): string {
   const m = Math.max(3, max);
   return s.length <= m ? s : `${s.slice(0, m - 1)}…`;
 }
+
+export interface IntervalRow {
+  name: string;
+  color: string;
+  /** Point estimate; a non-finite value draws nothing but the label. */
+  mean: number | null;
+  /** Interval bounds; null (or non-finite) draws the point without a bar (e.g. one seed). */
+  lo: number | null;
+  hi: number | null;
+}
+
+export interface IntervalChartOptions {
+  rows: IntervalRow[];
+  xLabel: string;
+  title?: string;
+  label?: string;
+  width?: number;
+  /** Base font size in viewBox units (default 12). */
+  fontSize?: number;
+}
+
+/**
+ * Horizontal interval ("forest") plot: one row per entry, a dot at the estimate and a bar over
+ * its interval, with a dashed vertical line at 0 (no difference). The x range always includes 0.
+ */
+export function intervalChart(o: IntervalChartOptions): string {
+  const fs = o.fontSize ?? 12;
+  const rowH = fs * 2;
+  const longest = Math.max(4, ...o.rows.map((r) => r.name.length));
+  const m = { top: o.title ? 18 + fs * 1.3 : 12, right: 18, bottom: 22 + fs * 2, left: Math.min(170, 14 + longest * fs * 0.6) };
+  const W = o.width ?? 640;
+  const ph = Math.max(1, o.rows.length) * rowH;
+  const H = m.top + ph + m.bottom;
+  const pw = W - m.left - m.right;
+  let x0 = 0;
+  let x1 = 0;
+  for (const r of o.rows) {
+    for (const v of [r.mean, r.lo, r.hi]) {
+      const f = finite(v);
+      if (f !== null) {
+        x0 = Math.min(x0, f);
+        x1 = Math.max(x1, f);
+      }
+    }
+  }
+  if (x1 === x0) {
+    x0 -= 0.001;
+    x1 += 0.001;
+  }
+  const pad = (x1 - x0) * 0.06;
+  x0 -= pad;
+  x1 += pad;
+  const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * pw;
+  const parts: string[] = [
+    `<svg class="chart" viewBox="0 0 ${W} ${c(H)}" width="${W}" height="${c(H)}" role="img" ${FONT} font-size="${fs}">`,
+    `<title>${esc(o.label ?? o.title ?? o.xLabel)}</title>`,
+    `<rect x="${c(m.left)}" y="${c(m.top)}" width="${c(pw)}" height="${c(ph)}" fill="#fff" stroke="#d0d4da"/>`,
+  ];
+  if (o.title) parts.push(`<text x="${c(m.left)}" y="${c(4 + fs * 1.3)}" font-size="${c(fs * 1.15)}" font-weight="600" fill="#1f2933">${esc(o.title)}</text>`);
+  for (const t of niceTicks(x0, x1, Math.max(2, Math.round(pw / (7 * fs))))) {
+    const x = sx(t);
+    parts.push(
+      `<line x1="${c(x)}" x2="${c(x)}" y1="${c(m.top)}" y2="${c(m.top + ph)}" stroke="#f0f2f5"/>`,
+      `<text x="${c(x)}" y="${c(m.top + ph + 6 + fs)}" text-anchor="middle" fill="#52606d">${esc(fmtTick(t))}</text>`,
+    );
+  }
+  parts.push(
+    `<line x1="${c(sx(0))}" x2="${c(sx(0))}" y1="${c(m.top)}" y2="${c(m.top + ph)}" stroke="#52606d" stroke-dasharray="4 3"/>`,
+    `<text x="${c(m.left + pw / 2)}" y="${c(H - 8)}" text-anchor="middle" fill="#323f4b">${esc(o.xLabel)}</text>`,
+  );
+  if (o.rows.length === 0) parts.push(`<text x="${c(m.left + pw / 2)}" y="${c(m.top + ph / 2 + 4)}" text-anchor="middle" fill="#9aa5b1">no data</text>`);
+  o.rows.forEach((r, i) => {
+    const y = m.top + (i + 0.5) * rowH;
+    parts.push(`<text x="${c(m.left - 8)}" y="${c(y + fs * 0.35)}" text-anchor="end" fill="#323f4b">${esc(trunc(r.name, 24))}</text>`);
+    const mean = finite(r.mean);
+    const lo = finite(r.lo);
+    const hi = finite(r.hi);
+    const g: string[] = [];
+    if (lo !== null && hi !== null) {
+      g.push(
+        `<line x1="${c(sx(lo))}" x2="${c(sx(hi))}" y1="${c(y)}" y2="${c(y)}" stroke="${esc(r.color)}" stroke-width="2.5" stroke-linecap="round"/>`,
+        `<line x1="${c(sx(lo))}" x2="${c(sx(lo))}" y1="${c(y - fs * 0.4)}" y2="${c(y + fs * 0.4)}" stroke="${esc(r.color)}" stroke-width="1.5"/>`,
+        `<line x1="${c(sx(hi))}" x2="${c(sx(hi))}" y1="${c(y - fs * 0.4)}" y2="${c(y + fs * 0.4)}" stroke="${esc(r.color)}" stroke-width="1.5"/>`,
+      );
+    }
+    if (mean !== null) g.push(`<circle cx="${c(sx(mean))}" cy="${c(y)}" r="${c(fs * 0.33)}" fill="${esc(r.color)}"/>`);
+    if (g.length) parts.push(`<g class="interval"><title>${esc(r.name)}</title>${g.join("")}</g>`);
+  });
+  parts.push(`</svg>`);
+  return parts.join("");
+}

@@ -18,6 +18,7 @@
  * is "second". NaN means and null cells are never marked.
  */
 import { meanStd, relativeImprovement } from "../metrics/summary.ts";
+import { pairedDifference } from "../metrics/ci.ts";
 
 export interface MethodSummary {
   /** Method id (e.g. "single", "gradcraft"); unique across the table. */
@@ -26,6 +27,11 @@ export interface MethodSummary {
   label: string;
   /** One entry per task; auc / gauc hold one value per seed. */
   perTask: { task: string; auc: number[]; gauc: number[] }[];
+  /**
+   * The seed of each value index (optional). Paired differences match runs by these ids;
+   * without them, by index (then both methods must have the same number of seeds).
+   */
+  seeds?: number[];
 }
 
 export interface ComparisonOptions {
@@ -35,6 +41,12 @@ export interface ComparisonOptions {
   digits?: number;
   /** Decimals for the RI rows (in percent); default 2. */
   riDigits?: number;
+  /**
+   * References for paired-difference tables (e.g. ["single", "ew"]): for every other method,
+   * the mean over seeds of (method − reference) on the same seeds with a 95 % t-interval, for
+   * AV-A, AV-G and each task's AUC. References not among the methods are skipped.
+   */
+  differences?: string[];
 }
 
 export type CellMark = "best" | "second" | null;
@@ -65,6 +77,38 @@ export interface ComparisonTable {
   baseline: string;
   digits: number;
   riDigits: number;
+  /** Paired-difference tables, one per reference in opts.differences that is present. */
+  differences?: DifferenceTable[];
+}
+
+/** A paired difference (method − reference over the seeds both have) with its 95 % t-interval. */
+export interface DiffCell {
+  /** Mean difference; NaN when the two methods share no seed. */
+  mean: number;
+  /** Sample std of the differences (n − 1); null for n < 2. */
+  std: number | null;
+  /** Number of paired seeds. */
+  n: number;
+  /** 95 % t-interval (n − 1 dof); null for n < 2. */
+  lo: number | null;
+  hi: number | null;
+  /** "above" / "below": the interval excludes 0 on that side; "spans": it contains 0; null: no interval. */
+  sign: "above" | "below" | "spans" | null;
+  /** Display text, e.g. "+0.0012 [-0.0003, +0.0027]", "+0.0012 [n/a]" with one seed, "n/a" without pairs. */
+  text: string;
+}
+
+export interface DifferenceTable {
+  /** Reference method id and its label. */
+  reference: string;
+  referenceLabel: string;
+  /** Every method but the reference, in table order. */
+  columns: { method: string; label: string }[];
+  /** "AV-A", "AV-G", then "<task> AUC" per task; cells aligned with `columns`. */
+  rows: { metric: string; cells: DiffCell[] }[];
+  /** Confidence level of the intervals (0.95). */
+  level: number;
+  digits: number;
 }
 
 function checkDigits(name: string, d: number): void {
@@ -148,6 +192,12 @@ function validate(summaries: MethodSummary[], baseline: string): Validated {
       }
       row.push(t);
     }
+    if (s.seeds !== undefined) {
+      if (s.seeds.length !== nSeeds) {
+        throw new Error(`buildComparisonTable: method "${s.method}" lists ${s.seeds.length} seeds for ${nSeeds} values per task`);
+      }
+      if (new Set(s.seeds).size !== s.seeds.length) throw new Error(`buildComparisonTable: method "${s.method}" lists a seed twice`);
+    }
     byTask.push(row);
     seeds.push(nSeeds);
   }
@@ -187,12 +237,78 @@ export function buildComparisonTable(summaries: MethodSummary[], opts: Compariso
     if (row.unit === "%") markRow(row, riDigits, bIdx);
     else markRow(row, digits, -1);
   }
-  return {
+  const table: ComparisonTable = {
     columns: summaries.map((s) => ({ method: s.method, label: s.label })),
     rows,
     baseline: opts.baseline,
     digits,
     riDigits,
+  };
+  if (opts.differences) {
+    // Per method and seed index: AV-A, AV-G, then each task's AUC (the difference rows).
+    const series = byTask.map((_, m) => [
+      perSeed(m, (s) => mean(taskValues(m, "auc", s))),
+      perSeed(m, (s) => mean(taskValues(m, "gauc", s))),
+      ...tasks.map((_, t) => byTask[m]![t]!.auc),
+    ]);
+    const metrics = ["AV-A", "AV-G", ...tasks.map((t) => `${t} AUC`)];
+    table.differences = [];
+    for (const ref of opts.differences) {
+      const r = summaries.findIndex((s) => s.method === ref);
+      if (r < 0) continue;
+      const others = summaries.map((_, m) => m).filter((m) => m !== r);
+      table.differences.push({
+        reference: ref,
+        referenceLabel: summaries[r]!.label,
+        columns: others.map((m) => ({ method: summaries[m]!.method, label: summaries[m]!.label })),
+        rows: metrics.map((metric, k) => ({
+          metric,
+          cells: others.map((m) => {
+            const pairs = seedPairs(summaries[m]!, summaries[r]!, seeds[m]!, seeds[r]!);
+            return diffCell(pairs.map(([i]) => series[m]![k]![i]!), pairs.map(([, j]) => series[r]![k]![j]!), digits);
+          }),
+        })),
+        level: 0.95,
+        digits,
+      });
+    }
+  }
+  return table;
+}
+
+/** Index pairs [i in a, j in b] of the same seed: by seed id when both list them, else by index (equal counts only). */
+function seedPairs(a: MethodSummary, b: MethodSummary, na: number, nb: number): [number, number][] {
+  if (a.seeds && b.seeds) {
+    const out: [number, number][] = [];
+    a.seeds.forEach((s, i) => {
+      const j = b.seeds!.indexOf(s);
+      if (j >= 0) out.push([i, j]);
+    });
+    return out;
+  }
+  return na === nb ? Array.from({ length: na }, (_, i) => [i, i] as [number, number]) : [];
+}
+
+/** Signed fixed-point text: "+0.0012", "-0.0030", "0.0000" for a displayed zero. */
+function signed(x: number, digits: number): string {
+  const s = fixed(x, digits);
+  return /^-|^NaN$/.test(s) || Number(s) === 0 ? s : `+${s}`;
+}
+
+/** The cell of the paired difference a − b (aligned by seed) at `digits` decimals. */
+export function diffCell(a: number[], b: number[], digits: number): DiffCell {
+  if (a.length === 0) return { mean: NaN, std: null, n: 0, lo: null, hi: null, sign: null, text: "n/a" };
+  const d = pairedDifference(a, b);
+  if (d.n < 2) return { mean: d.mean, std: null, n: d.n, lo: null, hi: null, sign: null, text: `${signed(d.mean, digits)} [n/a]` };
+  const sign = d.lo > 0 ? "above" : d.hi < 0 ? "below" : "spans";
+  return {
+    mean: d.mean,
+    std: d.std,
+    n: d.n,
+    lo: d.lo,
+    hi: d.hi,
+    sign: Number.isNaN(d.lo) || Number.isNaN(d.hi) ? null : sign,
+    text: `${signed(d.mean, digits)} [${signed(d.lo, digits)}, ${signed(d.hi, digits)}]`,
   };
 }
 
@@ -219,7 +335,52 @@ export function toMarkdown(table: ComparisonTable): string {
     });
     return `| ${mdEscape(r.metric)} | ${cells.join(" | ")} |`;
   });
-  return [head, sep, ...body].join("\n") + "\n";
+  const main = [head, sep, ...body].join("\n") + "\n";
+  return table.differences?.length ? `${main}\n${differencesToMarkdown(table)}` : main;
+}
+
+/** What a difference table shows, in one sentence (Markdown and HTML captions). */
+export function differenceCaption(d: DifferenceTable): string {
+  const pct = Math.round(d.level * 100);
+  return (
+    `Paired difference vs ${d.referenceLabel}: mean over seeds of (method − ${d.referenceLabel}) on the same seed ` +
+    `(same initialisation and data order), with its ${pct} % t-interval (n − 1 degrees of freedom); ` +
+    `bold: the interval excludes 0; "n/a": one seed, no interval.`
+  );
+}
+
+/**
+ * The paired-difference tables in GitHub Markdown (one per reference, each after a caption
+ * line); cells whose interval excludes 0 are bold. "" when the table has none.
+ */
+export function differencesToMarkdown(table: Pick<ComparisonTable, "differences">): string {
+  const parts: string[] = [];
+  for (const d of table.differences ?? []) {
+    const head = `| Δ vs ${mdEscape(d.referenceLabel)} | ${d.columns.map((c) => mdEscape(c.label)).join(" | ")} |`;
+    const sep = `|---|${d.columns.map(() => "---:").join("|")}|`;
+    const body = d.rows.map((r) => `| ${mdEscape(r.metric)} | ${r.cells.map((c) => (c.sign === "above" || c.sign === "below" ? `**${c.text}**` : c.text)).join(" | ")} |`);
+    parts.push(`${mdEscape(differenceCaption(d))}\n\n${[head, sep, ...body].join("\n")}\n`);
+  }
+  return parts.join("\n");
+}
+
+/**
+ * The paired differences as long CSV, one line per (reference, metric, method):
+ * method,label,vs,metric,mean,std,n,ci_low,ci_high,level. std and the interval are empty
+ * with fewer than two paired seeds; mean is empty without any. Header only when none.
+ */
+export function differencesToCsv(table: Pick<ComparisonTable, "differences">): string {
+  const lines = ["method,label,vs,metric,mean,std,n,ci_low,ci_high,level"];
+  const num = (x: number | null) => (x === null || Number.isNaN(x) ? "" : String(x));
+  for (const d of table.differences ?? []) {
+    for (const r of d.rows) {
+      r.cells.forEach((c, j) => {
+        const col = d.columns[j]!;
+        lines.push([col.method, col.label, d.reference, r.metric, num(c.mean), num(c.std), String(c.n), num(c.lo), num(c.hi), String(d.level)].map(csvField).join(","));
+      });
+    }
+  }
+  return lines.join("\n") + "\n";
 }
 
 function csvField(s: string): string {
@@ -265,4 +426,23 @@ export function toHtmlTable(table: ComparisonTable): string {
   }
   out.push("</tbody>", "</table>");
   return out.join("\n") + "\n";
+}
+
+/** The paired-difference tables as HTML (a caption paragraph, then a <table>, per reference); bold where the interval excludes 0. */
+export function differencesToHtml(table: Pick<ComparisonTable, "differences">): string {
+  const out: string[] = [];
+  for (const d of table.differences ?? []) {
+    out.push(`<p class="caption">${htmlEscape(differenceCaption(d))}</p>`, "<table>", "<thead>");
+    out.push(`<tr><th>Δ vs ${htmlEscape(d.referenceLabel)}</th>${d.columns.map((c) => `<th>${htmlEscape(c.label)}</th>`).join("")}</tr>`);
+    out.push("</thead>", "<tbody>");
+    for (const r of d.rows) {
+      const tds = r.cells.map((c) => {
+        const t = htmlEscape(c.text);
+        return `<td>${c.sign === "above" || c.sign === "below" ? `<b>${t}</b>` : t}</td>`;
+      });
+      out.push(`<tr><th scope="row">${htmlEscape(r.metric)}</th>${tds.join("")}</tr>`);
+    }
+    out.push("</tbody>", "</table>");
+  }
+  return out.length ? out.join("\n") + "\n" : "";
 }

@@ -17,6 +17,7 @@ import type { Job, OptionValue } from "./plan.ts";
 import { writeFileAtomic } from "../util/fsx.ts";
 import { processAlive, readLockOwner } from "../util/lock.ts";
 import { peekFingerprint } from "../train/checkpoint.ts";
+import { modelArtifactPath } from "../train/artifact.ts";
 import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
 
 // Workers run the CLI next to this module: the compiled dist/cli.js with plain node in the
@@ -73,7 +74,7 @@ function checkpointDir(runsDir: string, job: Job): string {
 }
 
 /** JSON with object keys sorted at every level (so key order never matters). */
-function canonical(v: unknown): string {
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (v !== null && typeof v === "object") {
     const o = v as Record<string, unknown>;
@@ -94,6 +95,7 @@ function recordOf(job: Job, datasetHash: string): JobRecord {
 export function staleReason(runsDir: string, job: Job, datasetHash: string): string | null {
   const rp = resultPath(runsDir, job);
   if (!existsSync(rp)) return "not run yet";
+  if (!existsSync(modelArtifactPath(rp))) return "no model artefact beside the result (written by an older mtlcraft)";
   let rec: JobRecord;
   try {
     rec = JSON.parse(readFileSync(recordPath(runsDir, job), "utf8")) as JobRecord;
@@ -154,7 +156,7 @@ function killWorkers(signal: NodeJS.Signals): void {
 }
 
 /** While jobs run: a signal to the sweep (Ctrl-C, kill) or its exit also ends every worker. */
-function installKillHandlers(): () => void {
+export function installKillHandlers(): () => void {
   const onSignal = (sig: NodeJS.Signals) => {
     killWorkers("SIGTERM");
     process.exit(sig === "SIGINT" ? 130 : sig === "SIGHUP" ? 129 : 143);
@@ -196,79 +198,129 @@ export interface RunJobsOptions {
   plugins?: readonly string[];
 }
 
-/** Runs every job not yet finished; returns the results of all jobs (in input order). */
-export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunResult[]> {
-  const runsDir = resolve(opts.runsDir);
-  mkdirSync(runsDir, { recursive: true });
+/**
+ * The jobs of `jobs` that must run: every one whose finished result cannot be reused
+ * (see staleReason). Stale results, and checkpoints written on other data, are removed.
+ */
+export function pendingJobs(jobs: Job[], runsDir: string, datasetHash: string, log: (m: string) => void): Job[] {
   const todo: Job[] = [];
   for (const j of jobs) {
-    const why = staleReason(runsDir, j, opts.datasetHash);
+    const why = staleReason(runsDir, j, datasetHash);
     if (why === null) continue;
     todo.push(j);
     if (existsSync(resultPath(runsDir, j))) {
-      opts.log(`${j.id}: finished before, running again: ${why}`);
-      for (const p of [resultPath(runsDir, j), recordPath(runsDir, j), resultPath(runsDir, j).replace(/\.json$/, ".diag.jsonl")]) rmSync(p, { force: true });
+      log(`${j.id}: finished before, running again: ${why}`);
+      for (const p of [resultPath(runsDir, j), recordPath(runsDir, j), resultPath(runsDir, j).replace(/\.json$/, ".diag.jsonl"), modelArtifactPath(resultPath(runsDir, j))]) rmSync(p, { recursive: true, force: true });
     }
     // A checkpoint of an interrupted run on other data cannot be resumed: drop it (unless a live worker holds it).
     const ck = checkpointDir(runsDir, j);
     const fp = peekFingerprint(ck);
-    if (fp && fp.datasetHash !== opts.datasetHash && !checkpointBusy(ck)) {
-      opts.log(`${j.id}: discarding its checkpoint, written on other data`);
+    if (fp && fp.datasetHash !== datasetHash && !checkpointBusy(ck)) {
+      log(`${j.id}: discarding its checkpoint, written on other data`);
       rmSync(ck, { recursive: true, force: true });
     }
   }
-  const cwd = resolve(opts.cwd ?? process.cwd());
-  const plugins = (opts.plugins ?? []).map((p) => resolve(cwd, p));
   const skipped = jobs.length - todo.length;
-  if (skipped > 0) opts.log(`${skipped} of ${jobs.length} jobs already finished; running ${todo.length}`);
-  const removeHandlers = installKillHandlers();
-  const multibar = opts.interactive
+  if (skipped > 0) log(`${skipped} of ${jobs.length} jobs already finished; running ${todo.length}`);
+  return todo;
+}
+
+/** Writes the record of a finished job (its key for reuse) beside its result. */
+export function writeRecord(runsDir: string, job: Job, datasetHash: string): void {
+  writeFileAtomic(recordPath(runsDir, job), JSON.stringify(recordOf(job, datasetHash), null, 1));
+}
+
+/** The sweep's progress display: one bar per running job and an overall bar (TTY), else one line per finished job. */
+export interface SweepProgress {
+  /** A job started: returns its progress callback (step, total, info). */
+  start(id: string, info?: string): (step: number, total: number, info: string) => void;
+  /** A job ended (finished or failed). */
+  end(id: string, ok: boolean): void;
+  stop(): void;
+}
+
+export function sweepProgress(total: number, interactive: boolean, log: (m: string) => void): SweepProgress {
+  const multibar = interactive
     ? new cliProgress.MultiBar(
         { format: " {bar} {percentage}% | {name} | {info}", hideCursor: true, clearOnComplete: false, barsize: 24 },
         cliProgress.Presets.shades_grey,
       )
     : null;
-  const overall = multibar?.create(todo.length, 0, { name: "all jobs".padEnd(28), info: "" });
+  const overall = multibar?.create(total, 0, { name: "all jobs".padEnd(28), info: "" });
+  const bars = new Map<string, cliProgress.SingleBar>();
   let done = 0;
+  return {
+    start(id, info = "starting") {
+      const old = bars.get(id);
+      if (old) multibar!.remove(old);
+      const bar = multibar?.create(1, 0, { name: id.padEnd(28).slice(0, 28), info });
+      if (bar) bars.set(id, bar);
+      return (step, tot, inf) => {
+        if (bar) {
+          bar.setTotal(Math.max(1, tot));
+          bar.update(step, { info: inf });
+        }
+      };
+    },
+    end(id, ok) {
+      done++;
+      const bar = bars.get(id);
+      if (bar) multibar!.remove(bar);
+      bars.delete(id);
+      overall?.update(done, { info: `${done}/${total} done` });
+      if (!multibar) log(`[${done}/${total}] ${id} ${ok ? "finished" : "failed"}`);
+    },
+    stop() {
+      multibar?.stop();
+    },
+  };
+}
+
+/** Runs every job not yet finished; returns the results of all jobs (in input order). */
+export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunResult[]> {
+  const runsDir = resolve(opts.runsDir);
+  mkdirSync(runsDir, { recursive: true });
+  const todo = pendingJobs(jobs, runsDir, opts.datasetHash, opts.log);
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const plugins = (opts.plugins ?? []).map((p) => resolve(cwd, p));
+  const removeHandlers = installKillHandlers();
+  const progress = sweepProgress(todo.length, opts.interactive, opts.log);
   const failures: string[] = [];
   let next = 0;
   const worker = async () => {
     while (next < todo.length) {
       const job = todo[next++]!;
-      const bar = multibar?.create(1, 0, { name: job.id.padEnd(28).slice(0, 28), info: "starting" });
+      const onProgress = progress.start(job.id);
       let ok = true;
       try {
-        await runOne(job, runsDir, { cwd, plugins }, (step, total, info) => {
-          if (bar) {
-            bar.setTotal(Math.max(1, total));
-            bar.update(step, { info });
-          }
-        });
-        writeFileAtomic(recordPath(runsDir, job), JSON.stringify(recordOf(job, opts.datasetHash), null, 1));
+        await runOne(job, runsDir, { cwd, plugins }, onProgress);
+        writeRecord(runsDir, job, opts.datasetHash);
       } catch (e) {
         ok = false;
         failures.push(`${job.id}: ${(e as Error).message}`);
       }
-      done++;
-      if (bar) multibar!.remove(bar);
-      overall?.update(done, { info: `${done}/${todo.length} done` });
-      if (!multibar) opts.log(`[${done}/${todo.length}] ${job.id} ${ok ? "finished" : "failed"}`);
+      progress.end(job.id, ok);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, todo.length)) }, worker));
   } finally {
     removeHandlers();
-    multibar?.stop();
+    progress.stop();
   }
   if (failures.length) throw new Error(`${failures.length} sweep job(s) failed:\n${failures.join("\n")}`);
   return jobs.map((j) => readResult(resultPath(runsDir, j)));
 }
 
-function runOne(
+/**
+ * Runs one job as a `train` worker process writing `<runsDir>/<id>.json`. With
+ * `exitWithParent` (the queue worker) its stdin is a pipe from this process, and it exits
+ * when that closes: a job never outlives a worker killed with SIGKILL.
+ */
+export function runOne(
   job: Job,
   runsDir: string,
-  where: { cwd: string; plugins: readonly string[] },
+  where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean },
   onProgress: (step: number, total: number, info: string) => void,
 ): Promise<void> {
   const out = resultPath(runsDir, job);
@@ -292,16 +344,16 @@ function runOne(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: where.cwd,
-      env: { ...process.env, MTLCRAFT_THREADS: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, MTLCRAFT_THREADS: "1", ...(where.exitWithParent ? { MTLCRAFT_EXIT_WITH_PARENT: "1" } : {}) },
+      stdio: [where.exitWithParent ? "pipe" : "ignore", "pipe", "pipe"],
       // its own process group, so the sweep can end it (and anything it starts) as one
       detached: true,
     });
     live.add(child);
     let buf = "";
     let err = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
       buf += chunk;
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
@@ -316,8 +368,8 @@ function runOne(
         }
       }
     });
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (c: string) => {
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (c: string) => {
       err = (err + c).slice(-20000);
     });
     child.on("error", (e) => {

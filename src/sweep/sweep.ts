@@ -6,13 +6,12 @@
 import { join, resolve } from "node:path";
 import { hostname, cpus } from "node:os";
 import type { RunResult } from "../report/types.ts";
-import { buildComparisonTable, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
+import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
-import { runJobs } from "./runner.ts";
-import { prepareDataset } from "../data/index.ts";
+import { checkMode, runPhase, sweepDataset, withMissing, type SweepMode } from "./modes.ts";
 import { getMethod } from "../balance/registry.ts";
 import { loadPlugins } from "../plugins.ts";
 
@@ -21,7 +20,10 @@ export interface SweepOutput {
   csv: string;
   htmlPath: string;
   chosen: Record<string, Record<string, ParamValue>>;
+  /** The results present (all of them, unless a shard or --report-only found some missing). */
   results: RunResult[];
+  /** Ids of the planned jobs without a result (other shards' jobs, or not run yet). */
+  missing: string[];
 }
 
 const LABELS: Record<string, string> = { single: "Single", lr: "LR" };
@@ -40,6 +42,7 @@ export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string
     out.push({
       method,
       label: LABELS[method] ?? labelOf(method),
+      seeds: runs.map((r) => r.seed),
       perTask: tasks.map((task, t) => ({
         task,
         auc: runs.map((r) => r.test.auc[t] ?? NaN),
@@ -57,8 +60,10 @@ export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string
  */
 export async function runSweep(
   cfg: SweepConfig,
-  options: { interactive?: boolean; log?: (m: string) => void; labelOf?: (m: string) => string; command?: string } = {},
+  options: { interactive?: boolean; log?: (m: string) => void; labelOf?: (m: string) => string; command?: string } & SweepMode = {},
 ): Promise<SweepOutput> {
+  const mode: SweepMode = { ...(options.shard ? { shard: options.shard } : {}), ...(options.reportOnly ? { reportOnly: true } : {}), ...(options.queue ? { queue: options.queue } : {}) };
+  checkMode(mode);
   const opts = {
     interactive: options.interactive ?? false,
     log: options.log ?? ((m: string) => console.error(m)),
@@ -73,18 +78,27 @@ export async function runSweep(
   checkWritable(out, "dir", "bench --out");
   checkWritable(runsDir, "dir", "bench --out");
   const t0 = Date.now();
-  // Encode the dataset once here, so the parallel workers all find it cached.
-  // (with the workers' cache dir and source, so its content hash is the one they train on)
-  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
-  const prep = await prepareDataset(cfg.dataset, { cacheDir: str(cfg.train["cache-dir"]), source: str(cfg.train.source), log: opts.log });
-  opts.log(`dataset ${cfg.dataset}: ${prep.manifest.rows ? JSON.stringify(prep.manifest.rows) : prep.dir}`);
+  // Encode the dataset once here, so the parallel workers all find it cached (queue and
+  // --report-only: its content hash only), with the workers' cache dir and source.
+  const data = await sweepDataset(cfg, mode, opts.log);
+  const phase = { runsDir, hash: data.hash, ...(data.payload ? { payload: data.payload } : {}), interactive: opts.interactive, log: opts.log };
   const sel = selectionJobs(cfg);
   const chosen: Record<string, Record<string, ParamValue>> = {};
+  const incomplete = new Set<string>(); // methods whose grid selection lacks results (--report-only)
   if (sel.length) {
     opts.log(`grid selection: ${sel.length} jobs (seed ${cfg.seeds[0]}, chosen by mean validation AUC)`);
-    const res = await runJobs(sel, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash, plugins: cfg.plugins ?? [] });
+    const res = await runPhase(sel, cfg, mode, phase);
     const best = new Map<string, { score: number; point: Record<string, ParamValue> }>();
+    for (const j of sel.filter((_, i) => !res[i])) incomplete.add(j.method);
+    if (incomplete.size && mode.shard) {
+      throw new Error(
+        `grid selection is not complete: ${res.filter((r) => !r).length} of ${sel.length} selection results are missing (other shards' jobs) for ${[...incomplete].join(", ")}; ` +
+          `run this shard again once the other shards have finished their selection jobs (finished jobs are not run again)`,
+      );
+    }
+    for (const m of incomplete) opts.log(`  ${m}: grid selection incomplete; its column is missing`);
     sel.forEach((j, i) => {
+      if (incomplete.has(j.method)) return;
       const score = meanFinite(res[i]!.val.auc);
       const b = best.get(j.method);
       if (!b || score > b.score) best.set(j.method, { score, point: j.point });
@@ -95,11 +109,28 @@ export async function runSweep(
     }
   }
   const fin = finalJobs(cfg, chosen);
-  opts.log(`final runs: ${fin.length} jobs (${cfg.methods.length} methods x ${cfg.seeds.length} seeds), ${cfg.jobs} in parallel`);
-  const results = await runJobs(fin, { runsDir, jobs: cfg.jobs, interactive: opts.interactive, log: opts.log, datasetHash: prep.manifest.hash, plugins: cfg.plugins ?? [] });
-  const summaries = summarise(results, fin, opts.labelOf);
-  const baseline = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
-  const table = buildComparisonTable(summaries, { baseline });
+  opts.log(`final runs: ${fin.length} jobs (${cfg.methods.length} methods x ${cfg.seeds.length} seeds), ${mode.queue ? "through the queue" : mode.reportOnly ? "results collected" : `${cfg.jobs} in parallel`}`);
+  const got = await runPhase(fin, cfg, mode, phase);
+  // a method whose grid selection is incomplete (--report-only) has no final jobs yet
+  const have = fin.map((j, i) => (incomplete.has(j.method) ? null : got[i] ?? null));
+  const present = fin.filter((_, i) => have[i]);
+  const results = have.filter((r): r is RunResult => r !== null);
+  const missing = fin.filter((_, i) => !have[i]).map((j) => j.id);
+  if (results.length === 0) throw new Error(`bench: no results yet in ${runsDir} (${fin.length} jobs planned)`);
+  if (missing.length) opts.log(`${missing.length} of ${fin.length} jobs have no result yet: their cells are marked missing`);
+  const summaries = summarise(results, present, opts.labelOf);
+  const planned = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
+  // the table's own baseline must have results; the RI rows are missing without the planned one
+  const baseline = summaries.some((x) => x.method === planned) ? planned : summaries[0]!.method;
+  // Paired differences (95 % t-intervals over seeds) against Single and EW when they ran.
+  const built = buildComparisonTable(summaries, { baseline, differences: ["single", "ew"] });
+  const table = missing.length
+    ? withMissing(
+        built,
+        cfg.methods.map((m) => ({ method: m, label: LABELS[m] ?? opts.labelOf(m), runs: cfg.seeds.length, present: present.filter((j) => j.method === m).length })),
+        planned,
+      )
+    : built;
   const markdown = toMarkdown(table);
   const csv = toCsv(table);
   const meta: Record<string, string> = {
@@ -111,12 +142,14 @@ export async function runSweep(
     machine: `${hostname()} · ${cpus().length} cores · node ${process.version}`,
     "finished at": new Date().toISOString(),
     "wall time": `${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    ...(missing.length ? { results: `${results.length} of ${fin.length} jobs (missing: ${missing.join(", ")})` } : {}),
   };
-  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta });
+  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences });
   writeFileAtomic(join(out, "results.md"), markdown + "\n");
   writeFileAtomic(join(out, "results.csv"), csv);
+  writeFileAtomic(join(out, "differences.csv"), differencesToCsv(table));
   const htmlPath = join(out, "report.html");
   writeFileAtomic(htmlPath, html);
   writeFileAtomic(join(out, "sweep.json"), JSON.stringify({ config: cfg, chosen, jobs: fin.map((j) => j.id), meta }, null, 2));
-  return { markdown, csv, htmlPath, chosen, results };
+  return { markdown, csv, htmlPath, chosen, results, missing };
 }

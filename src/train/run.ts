@@ -17,10 +17,12 @@ import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { acquireLock, type Lock } from "../util/lock.ts";
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "../config/train-options.ts";
 import { createHash } from "node:crypto";
+import { resolve as resolvePath } from "node:path";
 import type { Rng } from "../util/rng.ts";
 import { trainStep, predict, getTrainState, setTrainState, type GradScope } from "./step.ts";
 import { runLoop, toRunResult, type LoopConfig, type TrainableModel } from "./trainer.ts";
 import type { Fingerprint, TensorMap } from "./checkpoint.ts";
+import { MODEL_ARTIFACT_FORMAT, modelArtifactPath, saveModelArtifact, type ModelArtifactInfo } from "./artifact.ts";
 
 export type { TrainOptions, ResolvedTrainOptions } from "../config/train-options.ts";
 
@@ -229,9 +231,40 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
     out,
   );
   if (o.out) {
+    // the best parameters first (the model artefact, beside the result), then the result: a result never lacks its model
+    saveModelArtifact(modelArtifactPath(o.out), artifactInfo(result, built, o), model.getParams());
     const diag = result.diagnostics.map((d) => JSON.stringify(d)).join("\n");
     writeFileAtomic(o.out.replace(/\.json$/, "") + ".diag.jsonl", diag + (diag ? "\n" : ""));
     writeFileAtomic(o.out, JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   }
   return result;
+}
+
+/** What the model artefact records about a finished run (see src/train/artifact.ts). */
+function artifactInfo(result: RunResult, built: Built, o: ResolvedTrainOptions): ModelArtifactInfo {
+  const fp = built.fingerprint;
+  const finite = (v: unknown): unknown => (typeof v === "number" && !Number.isFinite(v) ? null : v);
+  const json = <T>(x: T): T => JSON.parse(JSON.stringify(x, (_k, v: unknown) => finite(v))) as T;
+  return {
+    format: MODEL_ARTIFACT_FORMAT,
+    architecture: fp.model as string,
+    modelOptions: fp.modelOptions as ModelArtifactInfo["modelOptions"],
+    dtype: built.model.dtype,
+    dataset: {
+      name: built.data.meta.name,
+      hash: built.datasetHash,
+      ...(typeof o.dataset === "string" ? { option: o.dataset } : {}),
+      ...(o.cacheDir !== undefined ? { cacheDir: resolvePath(o.cacheDir) } : {}),
+      ...(o.source !== undefined ? { source: resolvePath(o.source) } : {}),
+    },
+    fields: json(built.data.meta.fields),
+    dense: json(built.data.meta.dense ?? []),
+    tasks: [...result.tasks],
+    method: result.method,
+    methodLabel: result.methodLabel,
+    seed: result.seed,
+    fingerprint: fp,
+    config: json(result.config) as ModelArtifactInfo["config"],
+    metrics: json({ val: result.val, test: result.test, bestEpoch: result.bestEpoch, steps: result.steps }),
+  };
 }

@@ -2,17 +2,42 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SWEEP_CONFIG, checkSweepFile, parseGridValues, parseSet, readSweepFile } from "../../src/config/sweep-config.ts";
+import { SWEEP_CONFIG, checkSweepFile, parseGridValues, parseSet, readSweepFile, resolveSweepConfig } from "../../src/config/sweep-config.ts";
+import { selectionJobs } from "../../src/sweep/plan.ts";
 import { tempDir } from "../data/helpers.ts";
 
 test("the shipped configs are valid", () => {
-  for (const f of ["configs/quick.json", "configs/paper.json"]) {
-    const c = readSweepFile(f);
-    assert.equal(c.dataset, "kuairand");
-    assert.equal(c.train!["batch-size"], 2048);
-  }
+  for (const f of ["configs/quick.json", "configs/paper.json"]) assert.equal(readSweepFile(f).dataset, "kuairand");
   assert.deepEqual(readSweepFile("configs/quick.json").seeds, [1]);
-  assert.deepEqual(readSweepFile("configs/paper.json").seeds, [1, 2, 3]);
+  assert.deepEqual(readSweepFile("configs/paper.json").seeds, [1, 2, 3, 4, 5]);
+});
+
+test("configs/paper.json: the paper's sizes, and every method (Single and LR too) selects its lr on validation, no overrides", async () => {
+  const cfg = await resolveSweepConfig(readSweepFile("configs/paper.json"));
+  assert.deepEqual(cfg.modelOptions, { expertUnits: "256,128,64", towerUnits: "32,16" });
+  assert.equal(cfg.train["batch-size"], 4096);
+  assert.equal(cfg.train["emb-dim"], 16);
+  assert.equal(cfg.train.epochs, 20);
+  assert.ok((cfg.train.patience as number) > 0, "early stopping on validation");
+  assert.deepEqual(cfg.overrides, {}, "no hand-set per-method options (the default LR override is off)");
+  assert.ok(!("lr" in cfg.train), "lr comes from the grid only");
+  const lrs = cfg.grid.lr!;
+  assert.ok(lrs.length >= 3);
+  const sel = selectionJobs(cfg);
+  const points = (m: string) => sel.filter((j) => j.method === m).map((j) => j.point);
+  for (const m of cfg.methods) {
+    assert.deepEqual([...new Set(points(m).map((p) => p.lr))], lrs, `${m} tries every lr`);
+    assert.ok(sel.filter((j) => j.method === m).every((j) => j.seed === 1), `${m}: selection on seed 1`);
+  }
+  assert.ok(cfg.methods.includes("single") && cfg.methods.includes("lr"));
+  // GradCraft: lr × tau × eps; PCGrad+: lr × tau; the rest: lr only
+  assert.equal(points("gradcraft").length, lrs.length * cfg.grid.tau!.length * cfg.grid.eps!.length);
+  assert.equal(points("pcgrad-plus").length, lrs.length * cfg.grid.tau!.length);
+  assert.ok(cfg.grid.tau!.length >= 2 && cfg.grid.eps!.length >= 2);
+  assert.equal(points("ew").length, lrs.length);
+  // the Single baseline gets the experts' widths as its bottom
+  const single = sel.find((j) => j.method === "single")!;
+  assert.deepEqual(single.options["model-opt"], ["bottomUnits=256,128,64"]);
 });
 
 test("unknown keys get a suggestion; a non-object is refused; wrong types name the key", () => {

@@ -169,7 +169,8 @@ test("a damaged cache is detected when opened (label 255, flipped id byte, trunc
   const s = spec("cache-src.csv");
   const first = await prepareDataset(s, { cacheDir, dataDir: root });
   const dir = first.dir;
-  assert.ok(first.manifest.files && Object.keys(first.manifest.files).length === 3 * (2 + 2 + 1));
+  // per split 2 field, 2 label and 1 group file; and the 2 fields' vocabularies
+  assert.ok(first.manifest.files && Object.keys(first.manifest.files).length === 3 * (2 + 2 + 1) + 2);
   openPrepared(dir); // intact: opens
 
   // a label byte set to 255

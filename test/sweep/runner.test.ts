@@ -1,9 +1,10 @@
 /** Reuse of finished bench jobs keyed by content, and the error a failed worker reports. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { recordPath, resultPath, staleReason, workerError, type JobRecord } from "../../src/sweep/runner.ts";
 import type { Job } from "../../src/sweep/plan.ts";
+import { modelArtifactPath } from "../../src/train/artifact.ts";
 import { tempDir } from "../data/helpers.ts";
 
 const job: Job = { id: "ew-s1-abc", method: "ew", seed: 1, options: { dataset: "d", "batch-size": 64, "model-opt": ["a=1"], seed: 1 }, point: {}, phase: "final" };
@@ -12,6 +13,7 @@ function finish(dir: string, rec: Partial<JobRecord>, resultHash: string | undef
   mkdirSync(dir, { recursive: true });
   writeFileSync(resultPath(dir, job), JSON.stringify({ config: resultHash === undefined ? {} : { datasetHash: resultHash } }));
   writeFileSync(recordPath(dir, job), JSON.stringify({ id: job.id, method: "ew", seed: 1, options: job.options, datasetHash: "H1", ...rec }));
+  mkdirSync(modelArtifactPath(resultPath(dir, job)), { recursive: true });
 }
 
 test("a finished job is reused only with the same dataset content hash and the same full configuration", () => {
@@ -37,6 +39,10 @@ test("a finished job is reused only with the same dataset content hash and the s
   // results from before records existed are not trusted
   writeFileSync(recordPath(dir, job), "{");
   assert.match(staleReason(dir, job, "H1")!, /no job record/);
+  // a result without its model artefact (the best parameters) is run again
+  finish(dir, {}, "H1");
+  rmSync(modelArtifactPath(resultPath(dir, job)), { recursive: true });
+  assert.match(staleReason(dir, job, "H1")!, /no model artefact/);
 });
 
 test("a failed worker's own error is reported, not the help text that follows a usage error", () => {

@@ -1,0 +1,166 @@
+/**
+ * `mtlcraft conflict`: the controlled-conflict benchmark. For every cosine C of the config,
+ * generates the synthetic dataset (src/data/synth.ts) into `<out>/data/cos<C>/`, runs a
+ * normal `bench` sweep on it into `<out>/cos<C>/` (same jobs, workers, grid selection and
+ * reuse of finished jobs), then writes `<out>/conflict.md`, `conflict.csv` and
+ * `conflict.html`: each method's AV-A against C, with 95 % t-intervals over seeds and the
+ * paired differences against EW and Single.
+ *
+ * Config file (JSON): { cosines: number[], synth?: generator options but `cosine`,
+ * sweep?: a bench sweep config without `dataset` and `out`, out?: folder }.
+ */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { cpus, hostname } from "node:os";
+import type { RunResult } from "../report/types.ts";
+import { buildConflictTable, conflictToCsv, conflictToMarkdown, renderConflictReport, type ConflictPoint, type ConflictTable } from "../report/conflict.ts";
+import { resolveSynthOptions, writeSynthDataset, type SynthOptions } from "../data/synth.ts";
+import { checkKeys } from "../config/schema.ts";
+import { resolveSweepConfig, type SweepFile } from "../config/sweep-config.ts";
+import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
+import { getMethod } from "../balance/registry.ts";
+import { runSweep } from "./sweep.ts";
+
+export interface ConflictConfig {
+  $schema?: string;
+  description?: string;
+  /** Cosines C between the tasks' weight vectors, each in [−1, 1], distinct. */
+  cosines: number[];
+  /** Generator options (all but `cosine`); `seed` defaults to 1. */
+  synth?: Omit<SynthOptions, "cosine" | "seed"> & { seed?: number };
+  /** The sweep run at every cosine: a bench config without `dataset` and `out`. */
+  sweep?: Omit<SweepFile, "dataset" | "out">;
+  /** Output folder (default runs/conflict). */
+  out?: string;
+}
+
+const KEYS = ["$schema", "description", "cosines", "synth", "sweep", "out"];
+const SYNTH_KEYS = ["seed", "rows", "users", "items", "hidden", "rates", "signal"];
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Validates a conflict config (unknown keys with a suggestion, value ranges naming the key). */
+export function checkConflictConfig(x: unknown, where: string): ConflictConfig {
+  if (!isObj(x)) throw new Error(`${where}: a conflict config must be a JSON object`);
+  checkKeys(x, KEYS, where, "key");
+  const c = x.cosines;
+  if (!Array.isArray(c) || c.length === 0) throw new Error(`${where}: cosines must be a non-empty list of numbers in [-1, 1]`);
+  c.forEach((v, i) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < -1 || v > 1) throw new Error(`${where}: cosines[${i}] must be a number in [-1, 1], got ${JSON.stringify(v)}`);
+  });
+  if (new Set(c).size !== c.length) throw new Error(`${where}: cosines lists a value twice: ${JSON.stringify(c)}`);
+  if (x.synth !== undefined) {
+    if (!isObj(x.synth)) throw new Error(`${where}: synth must be an object`);
+    checkKeys(x.synth, SYNTH_KEYS, `${where}: synth`, "key");
+    // the generator's own checks, at the first cosine
+    const synth = x.synth as Partial<SynthOptions>;
+    resolveSynthOptions({ ...synth, seed: synth.seed ?? 1, cosine: c[0] as number });
+  }
+  if (x.sweep !== undefined) {
+    if (!isObj(x.sweep)) throw new Error(`${where}: sweep must be an object`);
+    for (const k of ["dataset", "out"]) if (k in x.sweep) throw new Error(`${where}: sweep.${k} is set by the conflict benchmark (the synthetic dataset per cosine, and <out>/cos<C>)`);
+  }
+  if (x.out !== undefined && (typeof x.out !== "string" || x.out.trim() === "")) throw new Error(`${where}: out must be a non-empty string`);
+  return x as unknown as ConflictConfig;
+}
+
+/** Reads and validates a conflict config file. */
+export function readConflictConfig(path: string): ConflictConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`--config ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return checkConflictConfig(json, `--config ${path}`);
+}
+
+/** AV-A of a run: the mean test AUC over its tasks. */
+export function avA(r: RunResult): number {
+  return r.test.auc.reduce((s, x) => s + x, 0) / r.test.auc.length;
+}
+
+/**
+ * Mean pairwise task-gradient cosine and conflict rate on the shared parameters, over the
+ * logged steps of one method's runs (each run weighted equally): EW's when it ran, else the
+ * first method with shared-parameter gradients; null when none has diagnostics.
+ */
+export function gradientStats(results: RunResult[]): { method: string; cosine: number; conflictRate: number } | null {
+  const has = (r: RunResult) => r.diagnostics.some((d) => d.norms.some((n) => n !== 0));
+  const method = results.some((r) => r.method === "ew" && has(r)) ? "ew" : results.find(has)?.method;
+  if (method === undefined) return null;
+  let cos = 0;
+  let rate = 0;
+  let n = 0;
+  for (const r of results.filter((x) => x.method === method && has(x))) {
+    const T = r.tasks.length;
+    const pairs = (T * (T - 1)) / 2;
+    let c = 0;
+    let k = 0;
+    for (const d of r.diagnostics) {
+      let s = 0;
+      for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) s += d.cosines[i * T + j]!;
+      c += s / pairs;
+      k += d.conflicts / pairs;
+    }
+    cos += c / r.diagnostics.length;
+    rate += k / r.diagnostics.length;
+    n++;
+  }
+  return { method, cosine: cos / n, conflictRate: rate / n };
+}
+
+export interface ConflictOutput {
+  table: ConflictTable;
+  markdown: string;
+  htmlPath: string;
+  seconds: number;
+}
+
+/** Runs the benchmark (see the file comment). */
+export async function runConflictBench(
+  config: ConflictConfig,
+  options: { interactive?: boolean; log?: (m: string) => void; command?: string; cwd?: string } = {},
+): Promise<ConflictOutput> {
+  const log = options.log ?? ((m: string) => console.error(m));
+  const cfg = checkConflictConfig(config, "conflict config");
+  const out = resolve(options.cwd ?? ".", cfg.out ?? "runs/conflict");
+  checkWritable(out, "dir", "conflict --out");
+  const t0 = Date.now();
+  const points: ConflictPoint[] = [];
+  let trainSeconds = 0;
+  const labelOf = (m: string) => (m === "single" ? "Single" : m === "lr" ? "LR" : getMethod(m).label);
+  for (const cosine of cfg.cosines) {
+    const tag = `cos${cosine}`;
+    const files = writeSynthDataset(join(out, "data", tag), { seed: 1, ...(cfg.synth ?? {}), cosine });
+    log(`\n== C = ${cosine}: ${files.spec} (mean pair cosine ${files.data.meanCosine.toFixed(3)}, realised rates ${files.data.realisedRates.map((r) => r.toFixed(4)).join(" ")})`);
+    const sweep = await resolveSweepConfig({ ...(cfg.sweep ?? {}), dataset: files.spec, out: join(out, tag) }, { where: "conflict config: sweep", cwd: options.cwd });
+    const res = await runSweep(sweep, { interactive: options.interactive, log, labelOf, command: options.command ?? "runConflictBench" });
+    const gradients = gradientStats(res.results);
+    trainSeconds += res.results.reduce((a, r) => a + r.seconds, 0);
+    points.push({
+      cosine,
+      meanCosine: files.data.meanCosine,
+      runs: res.results.map((r) => ({ method: r.method, label: r.methodLabel, seed: r.seed, avA: avA(r) })),
+      ...(gradients ? { gradients } : {}),
+    });
+  }
+  const table = buildConflictTable(points);
+  const markdown = conflictToMarkdown(table);
+  const seconds = (Date.now() - t0) / 1000;
+  const meta: Record<string, string> = {
+    command: options.command ?? "runConflictBench",
+    cosines: cfg.cosines.join(", "),
+    generator: JSON.stringify({ seed: 1, ...(cfg.synth ?? {}) }),
+    sweep: JSON.stringify(cfg.sweep ?? {}),
+    machine: `${hostname()} · ${cpus().length} cores · node ${process.version}`,
+    "finished at": new Date().toISOString(),
+    "wall time (this invocation; finished jobs are reused)": `${seconds.toFixed(0)} s`,
+    "training time (sum over runs, one core each)": `${trainSeconds.toFixed(0)} s`,
+  };
+  writeFileAtomic(join(out, "conflict.md"), markdown);
+  writeFileAtomic(join(out, "conflict.csv"), conflictToCsv(table));
+  const htmlPath = join(out, "conflict.html");
+  writeFileAtomic(htmlPath, renderConflictReport(table, { title: "mtlcraft: controlled task conflict", meta }));
+  return { table, markdown, htmlPath, seconds };
+}

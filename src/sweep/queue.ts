@@ -1,0 +1,576 @@
+/**
+ * Sweeps on a Redis-backed job queue (BullMQ): `bench --queue redis://HOST:PORT` enqueues
+ * every job and waits for the results; `mtlcraft worker --queue ...` runs jobs on any number
+ * of machines, each job in its own `train` process (the local runner's, src/sweep/runner.ts).
+ *
+ * - A queue job's id is a hash of the job's full configuration (without machine-local
+ *   paths) and the dataset content hash, so enqueuing the same job twice is a no-op; a
+ *   re-run bench finds finished jobs (their results stay in Redis) and runs nothing again.
+ * - The job carries the dataset spec's content and its content hash: a worker prepares the
+ *   data itself (its own cache, its own data folder) and refuses to run on other content.
+ * - The result JSON comes back through the queue with its diagnostics summarised; the bench
+ *   writes it into its output folder exactly as the local runner does.
+ * - A worker that dies mid-job stops renewing the job's lock; another worker's stalled check
+ *   puts the job back (after a backoff), up to `maxStalls` times. A job whose train process
+ *   fails is retried with exponential backoff up to `attempts`. Then it fails with its error.
+ * - The connection string and password never reach a log line, a result or a report
+ *   (see redactUrl).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { DelayedError, Queue, QueueEvents, Worker, type Job as BullJob } from "bullmq";
+import { DEFAULT_QUEUE_NAME, connectionOptions, redactUrl, type QueueConnection } from "./queue-url.ts";
+import type { DiagnosticsPoint, RunResult } from "../report/types.ts";
+import type { DatasetSpec } from "../data/spec.ts";
+import { prepareDataset, DEFAULT_CACHE_DIR } from "../data/index.ts";
+import { writeDirAtomic, writeFileAtomic } from "../util/fsx.ts";
+import { modelArtifactPath } from "../train/artifact.ts";
+import type { Job, OptionValue } from "./plan.ts";
+import {
+  canonical,
+  installKillHandlers,
+  pendingJobs,
+  readResult,
+  resultPath,
+  runOne,
+  sweepProgress,
+  writeRecord,
+} from "./runner.ts";
+import { BENCH_CONTROLLED, jobFlag, trainFlag } from "../config/train-options.ts";
+
+export { DEFAULT_QUEUE_NAME, QUEUE_URL_ENV, QUEUE_PASSWORD_ENV, redactUrl, redactArgs, connectionOptions, type QueueConnection } from "./queue-url.ts";
+/** Diagnostics points a queued result keeps (longer runs are averaged into this many buckets). */
+export const QUEUE_DIAG_POINTS = 120;
+
+/** Train options that name files on the enqueuing machine: a worker uses its own. */
+const LOCAL_OPTIONS = ["dataset", "cache-dir", "source"];
+
+/**
+ * The queue job id: the job's method and seed (readable) and a hash of its full
+ * configuration (without machine-local paths) plus the dataset content hash.
+ */
+export function queueJobId(job: Job, datasetHash: string): string {
+  const options = Object.fromEntries(Object.entries(job.options).filter(([k]) => !LOCAL_OPTIONS.includes(k)));
+  const h = createHash("sha256").update(canonical({ method: job.method, seed: job.seed, options })).update(`\n${datasetHash}`).digest("hex");
+  return `${job.method}-s${job.seed}-${h.slice(0, 20)}`;
+}
+
+/** The dataset a queued job trains on: the spec's content, and the content hash recorded at enqueue time. */
+export interface DatasetPayload {
+  /** A built-in dataset name (`kuairand`: every worker has the bundled data), else absent. */
+  builtin?: string;
+  spec: DatasetSpec;
+  /** Where the enqueuer read the input files (a worker uses it when it exists there, e.g. a shared folder). */
+  baseDir: string;
+  hash: string;
+}
+
+/** What a queue job carries. */
+export interface QueuePayload {
+  version: 1;
+  job: { id: string; method: string; seed: number; options: Record<string, OptionValue> };
+  dataset: DatasetPayload;
+  /** Stalls already waited out with a backoff (set by workers). */
+  stallsSeen?: number;
+}
+
+/** What a worker returns. */
+export interface QueueReturn {
+  version: 1;
+  result: RunResult;
+  worker: string;
+  /** The run's model artefact (`<id>.model`), packed under its own Redis key (expiring) rather than in the result. */
+  model?: { key: string; bytes: number };
+}
+
+/** How long a model artefact waits in Redis for the bench to collect it (it is deleted once collected). */
+export const MODEL_TTL_S = 14 * 24 * 3600;
+
+/** The Redis key of a queued job's model artefact. */
+export function modelKey(queueName: string, qid: string): string {
+  return `mtlcraft-model:${queueName}:${qid}`;
+}
+
+/** The commands used on BullMQ's own connection (an ioredis client) for model artefacts. */
+interface RawRedis {
+  set(key: string, value: Buffer, mode: "EX", seconds: number): Promise<unknown>;
+  getBuffer(key: string): Promise<Buffer | null>;
+  del(key: string): Promise<number>;
+  exists(key: string): Promise<number>;
+}
+
+const rawClient = async (x: { client: Promise<unknown> }): Promise<RawRedis> => (await x.client) as RawRedis;
+
+/** A flat folder (a model artefact) as one gzipped buffer: a JSON header line [[name, bytes], ...], then the files' bytes. */
+export function packDir(dir: string): Buffer {
+  const names = readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile()).sort();
+  const bodies = names.map((n) => readFileSync(join(dir, n)));
+  const head = Buffer.from(JSON.stringify(names.map((n, i) => [n, bodies[i]!.length])) + "\n");
+  return gzipSync(Buffer.concat([head, ...bodies]));
+}
+
+/** Writes a packDir buffer as the folder `dir` (atomically; file names checked). */
+export function unpackDir(buf: Buffer, dir: string): void {
+  const raw = gunzipSync(buf);
+  const nl = raw.indexOf(10);
+  if (nl < 0) throw new Error("model artefact: no header");
+  const head = JSON.parse(raw.subarray(0, nl).toString("utf8")) as unknown;
+  if (!Array.isArray(head)) throw new Error("model artefact: bad header");
+  let pos = nl + 1;
+  const files: [string, Buffer][] = [];
+  for (const e of head) {
+    const [name, bytes] = Array.isArray(e) ? (e as unknown[]) : [];
+    if (typeof name !== "string" || !/^[\w][\w.-]*$/.test(name) || typeof bytes !== "number" || !Number.isInteger(bytes) || bytes < 0 || pos + bytes > raw.length) {
+      throw new Error(`model artefact: bad entry ${JSON.stringify(e)}`);
+    }
+    files.push([name, raw.subarray(pos, pos + bytes)]);
+    pos += bytes;
+  }
+  if (pos !== raw.length) throw new Error("model artefact: trailing bytes");
+  writeDirAtomic(dir, (tmp) => {
+    for (const [name, body] of files) writeFileSync(join(tmp, name), body);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// diagnostics summary
+
+function meanOf(xs: readonly (number | null | undefined)[]): number {
+  let s = 0;
+  let n = 0;
+  for (const x of xs) {
+    if (typeof x === "number" && Number.isFinite(x)) {
+      s += x;
+      n++;
+    }
+  }
+  return n ? s / n : NaN;
+}
+
+const round = (x: number): number => (Number.isFinite(x) ? Number(x.toPrecision(6)) : x);
+
+/**
+ * At most `maxPoints` diagnostics points: consecutive steps averaged in equal buckets
+ * (step: the bucket's last step; every number the bucket mean, to 6 significant digits).
+ * Averages over all steps (what the report's cosine heatmap shows) are kept up to rounding.
+ */
+export function summarizeDiagnostics(diag: readonly DiagnosticsPoint[], maxPoints = QUEUE_DIAG_POINTS): DiagnosticsPoint[] {
+  const n = diag.length;
+  const buckets = Math.min(n, Math.max(1, maxPoints));
+  const out: DiagnosticsPoint[] = [];
+  for (let b = 0; b < buckets; b++) {
+    const part = diag.slice(Math.floor((b * n) / buckets), Math.floor(((b + 1) * n) / buckets));
+    if (part.length === 0) continue;
+    const vec = (pick: (d: DiagnosticsPoint) => readonly number[]): number[] => {
+      const len = pick(part[0]!).length;
+      return Array.from({ length: len }, (_, i) => round(meanOf(part.map((d) => pick(d)[i]))));
+    };
+    out.push({
+      step: part[part.length - 1]!.step,
+      losses: vec((d) => d.losses),
+      weights: part.every((d) => d.weights) ? vec((d) => d.weights!) : null,
+      norms: vec((d) => d.norms),
+      cosines: vec((d) => d.cosines),
+      conflicts: round(meanOf(part.map((d) => d.conflicts))),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A connection error handler that reports each distinct message once (redacted). */
+function errorReporter(log: (m: string) => void, c: QueueConnection): (e: Error) => void {
+  const seen = new Set<string>();
+  return (e: Error) => {
+    let msg = e.message.split(c.url).join(redactUrl(c.url));
+    if (c.password) msg = msg.split(c.password).join("***");
+    if (seen.has(msg)) return;
+    seen.add(msg);
+    log(`queue ${redactUrl(c.url)}: ${msg}`);
+  };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Checks a queued payload; only known train options with plain values are passed on. */
+export function checkPayload(x: unknown): QueuePayload {
+  if (!isObj(x) || x.version !== 1 || !isObj(x.job) || !isObj(x.dataset)) throw new Error("not an mtlcraft job (payload version 1 expected)");
+  const j = x.job;
+  if (typeof j.id !== "string" || !/^[\w.-]+$/.test(j.id)) throw new Error(`bad job id ${JSON.stringify(j.id)}`);
+  if (typeof j.method !== "string" || typeof j.seed !== "number" || !isObj(j.options)) throw new Error(`job ${j.id}: bad method, seed or options`);
+  for (const [k, v] of Object.entries(j.options)) {
+    // bench's own per-job keys are train flags too; anything else must be an ordinary job option
+    if (["dataset", "model", "method", "seed", "model-opt"].includes(k)) trainFlag(k, `job ${j.id}`);
+    else if (BENCH_CONTROLLED[k] !== undefined || k === "plugin") throw new Error(`job ${j.id}: option "${k}" is set by the worker`);
+    else jobFlag(k, `job ${j.id}`);
+    const ok = ["string", "number", "boolean"].includes(typeof v) || (Array.isArray(v) && v.every((s) => typeof s === "string"));
+    if (!ok) throw new Error(`job ${j.id}: option "${k}" has a bad value ${JSON.stringify(v)}`);
+  }
+  const d = x.dataset;
+  if (!isObj(d.spec) || typeof d.hash !== "string" || !/^[0-9a-f]{16,}$/.test(d.hash) || typeof d.baseDir !== "string") throw new Error(`job ${j.id}: bad dataset`);
+  return x as unknown as QueuePayload;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the bench side: enqueue and collect
+
+export interface EnqueueOptions extends QueueConnection {
+  /** Attempts per job when its train process fails (default 3). */
+  attempts?: number;
+  /** Backoff before the first retry, doubled each time (default 10 s); also after a stall. */
+  backoffMs?: number;
+  /** How often job states are polled besides the event stream (default 5 s). */
+  pollMs?: number;
+}
+
+export interface RunQueuedOptions {
+  runsDir: string;
+  datasetHash: string;
+  dataset: DatasetPayload;
+  interactive: boolean;
+  log: (m: string) => void;
+  queue: EnqueueOptions;
+}
+
+interface Progress {
+  step?: number;
+  total?: number;
+  info?: string;
+  worker?: string;
+}
+
+/**
+ * Enqueues every job not yet finished in `runsDir`, waits for all of them (with the local
+ * runner's progress display) and writes each result into `runsDir` as the local runner
+ * does. Returns the results of all jobs (in input order); throws when any job failed.
+ */
+export async function runJobsQueued(jobs: Job[], opts: RunQueuedOptions): Promise<RunResult[]> {
+  const runsDir = resolve(opts.runsDir);
+  mkdirSync(runsDir, { recursive: true });
+  const todo = pendingJobs(jobs, runsDir, opts.datasetHash, opts.log);
+  if (todo.length > 0) await enqueueAndWait(todo, runsDir, opts);
+  return jobs.map((j) => readResult(resultPath(runsDir, j)));
+}
+
+async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptions): Promise<void> {
+  const q = opts.queue;
+  const name = q.name ?? DEFAULT_QUEUE_NAME;
+  const connection = connectionOptions(q);
+  const where = `${redactUrl(q.url)} (queue "${name}")`;
+  const onError = errorReporter(opts.log, q);
+  const queue = new Queue(name, { connection });
+  const events = new QueueEvents(name, { connection });
+  queue.on("error", onError);
+  events.on("error", onError);
+  const byQid = new Map(todo.map((j) => [queueJobId(j, opts.datasetHash), j]));
+  const pending = new Set(byQid.keys());
+  const failures: string[] = [];
+  let progress: ReturnType<typeof sweepProgress> | null = null;
+  const updaters = new Map<string, (step: number, total: number, info: string) => void>();
+  let allDone: () => void = () => {};
+  const done = new Promise<void>((r) => (allDone = r));
+  let poller: NodeJS.Timeout | undefined;
+  // Ctrl-C: the jobs stay queued (workers go on); a re-run collects them.
+  const onSignal = (sig: NodeJS.Signals) => {
+    opts.log(`\nbench stopped: ${pending.size} job(s) stay in the queue ${where}; run the same bench again to collect their results`);
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+  const settling = new Set<string>();
+  const finish = async (qid: string, ok: boolean, value: unknown): Promise<void> => {
+    if (!pending.has(qid) || settling.has(qid)) return;
+    settling.add(qid);
+    const job = byQid.get(qid)!;
+    if (ok) {
+      try {
+        await saveResult(runsDir, job, value, opts.datasetHash, await rawClient(queue));
+      } catch (e) {
+        ok = false;
+        value = (e as Error).message;
+      }
+    }
+    if (!ok) {
+      const why = String(value) === "job stalled more than allowable limit" ? "its worker died (stalled job) more often than allowed (worker --max-stalls)" : String(value);
+      failures.push(`${job.id}: ${why}`);
+    }
+    pending.delete(qid);
+    updaters.delete(qid);
+    progress?.end(job.id, ok);
+    if (pending.size === 0) allDone();
+  };
+  const check = async (qid: string, retryFailed: boolean): Promise<void> => {
+    const bj = await queue.getJob(qid);
+    if (!bj || !pending.has(qid)) return;
+    const state = await bj.getState();
+    if (state === "completed") await finish(qid, true, bj.returnvalue);
+    else if (state === "failed") {
+      if (retryFailed) {
+        opts.log(`${byQid.get(qid)!.id}: failed in an earlier run (${bj.failedReason}); retrying`);
+        await bj.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } else await finish(qid, false, bj.failedReason);
+    }
+  };
+
+  try {
+    await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 15_000, `cannot reach Redis at ${where}`);
+    for (const s of sigs) process.on(s, onSignal);
+    progress = sweepProgress(todo.length, opts.interactive, opts.log);
+    events.on("active", ({ jobId }) => {
+      if (pending.has(jobId)) updaters.set(jobId, progress!.start(byQid.get(jobId)!.id, "running"));
+    });
+    events.on("progress", ({ jobId, data }) => {
+      if (!pending.has(jobId) || !isObj(data)) return;
+      const p = data as Progress;
+      if (!updaters.has(jobId)) updaters.set(jobId, progress!.start(byQid.get(jobId)!.id, "running"));
+      updaters.get(jobId)!(p.step ?? 0, p.total ?? 1, `${p.worker ? `${p.worker} ` : ""}${p.info ?? ""}`);
+    });
+    events.on("stalled", ({ jobId }) => {
+      if (pending.has(jobId)) opts.log(`${byQid.get(jobId)!.id}: its worker stopped (stalled job); it goes back to the queue`);
+    });
+    events.on("delayed", ({ jobId, delay }) => {
+      if (!pending.has(jobId)) return;
+      const id = byQid.get(jobId)!.id;
+      void queue.getJob(jobId).then((bj) => {
+        const why = bj?.failedReason ? `attempt ${bj.attemptsMade} failed: ${bj.failedReason.split("\n")[0]}` : "waiting after a stall";
+        opts.log(`${id}: ${why}; retrying at ${new Date(Number(delay)).toISOString().slice(11, 19)}`);
+      }, onError);
+    });
+    events.on("completed", ({ jobId, returnvalue }) => void finish(jobId, true, returnvalue).catch(onError));
+    events.on("failed", ({ jobId, failedReason }) => void finish(jobId, false, failedReason).catch(onError));
+
+    const attempts = q.attempts ?? 3;
+    const backoff = { type: "exponential", delay: q.backoffMs ?? 10_000 };
+    let added = 0;
+    for (const [qid, job] of byQid) {
+      const payload: QueuePayload = {
+        version: 1,
+        job: { id: job.id, method: job.method, seed: job.seed, options: job.options },
+        dataset: opts.dataset,
+      };
+      let before = await queue.getJob(qid);
+      // finished, but its model artefact expired in Redis before a bench collected it: run it again
+      const model = (before?.returnvalue as QueueReturn | undefined)?.model;
+      if (before && model && (await before.getState()) === "completed" && !(await (await rawClient(queue)).exists(model.key))) {
+        opts.log(`${job.id}: finished in the queue, but its model artefact has expired; running it again`);
+        await before.remove();
+        before = undefined;
+      }
+      // same id, same configuration and data: a job already in the queue is not added twice
+      if (!before) {
+        await queue.add(job.id, payload, { jobId: qid, attempts, backoff, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: false });
+        added++;
+      }
+    }
+    opts.log(`queue ${where}: ${added} job(s) added, ${byQid.size - added} already there; waiting for workers (mtlcraft worker --queue ...)`);
+    for (const qid of byQid.keys()) await check(qid, true);
+    const pollMs = q.pollMs ?? 5000;
+    // events can be missed (a reconnect, a trimmed stream): the states are polled as well
+    const poll = async () => {
+      for (const qid of [...pending]) await check(qid, false).catch(onError);
+      if (pending.size > 0) poller = setTimeout(() => void poll(), pollMs);
+    };
+    if (pending.size > 0) poller = setTimeout(() => void poll(), pollMs);
+    await done;
+  } finally {
+    clearTimeout(poller);
+    for (const s of sigs) process.removeListener(s, onSignal);
+    progress?.stop();
+    // bounded: closing a connection that never came up can wait on its reconnects
+    await withTimeout(Promise.allSettled([events.close(), queue.close()]), 5000, "close").catch(() => {});
+  }
+  if (failures.length) throw new Error(`${failures.length} sweep job(s) failed:\n${failures.join("\n")}`);
+}
+
+/** Writes a result that came back through the queue: model artefact, diagnostics, result JSON, job record. */
+async function saveResult(runsDir: string, job: Job, value: unknown, datasetHash: string, redis: RawRedis): Promise<void> {
+  if (!isObj(value) || value.version !== 1 || !isObj(value.result)) throw new Error("the worker returned no result");
+  const ret = value as unknown as QueueReturn;
+  const h = (ret.result.config as { datasetHash?: unknown } | undefined)?.datasetHash;
+  if (h !== datasetHash) throw new Error(`the result was computed on other data (dataset hash ${String(h)}, expected ${datasetHash})`);
+  const out = resultPath(runsDir, job);
+  if (ret.model) {
+    const buf = await redis.getBuffer(ret.model.key);
+    if (!buf) throw new Error(`its model artefact is no longer in Redis (${ret.model.key}); run the bench again to re-run the job`);
+    unpackDir(buf, modelArtifactPath(out));
+  }
+  const diag = (ret.result.diagnostics ?? []).map((d) => JSON.stringify(d)).join("\n");
+  writeFileAtomic(out.replace(/\.json$/, "") + ".diag.jsonl", diag + (diag ? "\n" : ""));
+  writeFileAtomic(out, JSON.stringify({ ...ret.result, config: { ...ret.result.config, worker: ret.worker } }));
+  writeRecord(runsDir, job, datasetHash);
+  if (ret.model) await redis.del(ret.model.key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the worker
+
+export interface QueueWorkerOptions extends QueueConnection {
+  /** Jobs run at once, each in its own process (default 1). */
+  concurrency?: number;
+  /** Dataset cache (default `.cache/datasets` in the current directory). */
+  cacheDir?: string;
+  /** Folder with the dataset's input files (default: the enqueuer's folder when it exists here, else the current directory). */
+  dataDir?: string;
+  /** Folder for running jobs' outputs and checkpoints (default `.cache/worker`). */
+  workDir?: string;
+  /** Plugin modules (methods / architectures) every job loads. */
+  plugins?: string[];
+  /** Job lock duration: a worker silent this long is taken as dead (default 30 s). */
+  lockMs?: number;
+  /** How often this worker checks for stalled jobs (default 30 s). */
+  stalledMs?: number;
+  /** Times a job may stall (its worker died) before it fails (default 2). */
+  maxStalls?: number;
+  log?: (m: string) => void;
+}
+
+export interface QueueWorkerHandle {
+  /** Stops taking jobs and closes the connection (running jobs are ended). */
+  close(): Promise<void>;
+}
+
+/** Prepares (once per worker) the dataset of a payload and checks its content hash. */
+class DatasetCache {
+  private readonly ready = new Map<string, Promise<{ dataset: string; source?: string }>>();
+  constructor(private readonly o: { cacheDir: string; dataDir?: string; log: (m: string) => void }) {}
+
+  get(d: DatasetPayload): Promise<{ dataset: string; source?: string }> {
+    const key = d.hash;
+    let p = this.ready.get(key);
+    if (!p) {
+      p = this.prepare(d);
+      this.ready.set(key, p);
+      p.catch(() => this.ready.delete(key)); // a failure is tried again with the next job
+    }
+    return p;
+  }
+
+  private async prepare(d: DatasetPayload): Promise<{ dataset: string; source?: string }> {
+    const { cacheDir } = this.o;
+    let dataset: string;
+    let source: string | undefined;
+    if (d.builtin && !this.o.dataDir) dataset = d.builtin;
+    else {
+      const name = typeof d.spec.name === "string" && /^[\w.-]+$/.test(d.spec.name) ? d.spec.name : "dataset";
+      dataset = join(cacheDir, "queue-specs", `${name}-${d.hash.slice(0, 16)}.json`);
+      writeFileAtomic(dataset, JSON.stringify(d.spec, null, 2));
+      source = resolve(this.o.dataDir ?? (existsSync(d.baseDir) ? d.baseDir : "."));
+    }
+    const prep = await prepareDataset(dataset, { cacheDir, ...(source ? { dataDir: source } : {}), log: this.o.log });
+    if (prep.manifest.hash !== d.hash) {
+      throw new Error(
+        `dataset content hash differs: the bench enqueued ${d.hash}, this worker (${hostname()}) prepared ${prep.manifest.hash}` +
+          ` from ${source ?? d.builtin}; give the worker the same data (--data-dir)`,
+      );
+    }
+    return { dataset, ...(source ? { source } : {}) };
+  }
+}
+
+/**
+ * Starts a worker on the queue: it takes jobs (up to `concurrency` at once), runs each as a
+ * `train` process on its own prepared copy of the data, and returns the result through
+ * the queue. Runs until closed (or the process ends).
+ */
+export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorkerHandle> {
+  const log = o.log ?? ((m: string) => console.error(m));
+  const name = o.name ?? DEFAULT_QUEUE_NAME;
+  const connection = connectionOptions(o);
+  const cwd = process.cwd();
+  const cacheDir = resolve(o.cacheDir ?? DEFAULT_CACHE_DIR);
+  const workDir = resolve(o.workDir ?? ".cache/worker");
+  const plugins = (o.plugins ?? []).map((p) => resolve(cwd, p));
+  const datasets = new DatasetCache({ cacheDir, ...(o.dataDir ? { dataDir: o.dataDir } : {}), log });
+  const host = hostname();
+  const onError = errorReporter(log, o);
+
+  const processor = async (bj: BullJob, token?: string): Promise<QueueReturn> => {
+    const data = checkPayload(bj.data);
+    const id = data.job.id;
+    // A job whose worker died comes back at once (BullMQ's stalled check): wait a backoff first.
+    if (bj.stalledCounter > (data.stallsSeen ?? 0) && token) {
+      const b = bj.opts.backoff;
+      const base = (typeof b === "number" ? b : b?.delay) ?? 10_000;
+      const wait = base * 2 ** (bj.stalledCounter - 1);
+      log(`${id}: its previous worker died (stall ${bj.stalledCounter}); running it again in ${(wait / 1000).toFixed(1)} s`);
+      await bj.updateData({ ...data, stallsSeen: bj.stalledCounter });
+      await bj.moveToDelayed(Date.now() + wait, token);
+      throw new DelayedError();
+    }
+    const t0 = Date.now();
+    log(`${id}: started (attempt ${bj.attemptsMade + 1})`);
+    try {
+      const ds = await datasets.get(data.dataset);
+      const options: Record<string, OptionValue> = { ...data.job.options, dataset: ds.dataset, "cache-dir": cacheDir };
+      delete options.source;
+      if (ds.source) options.source = ds.source;
+      const job: Job = { id, method: data.job.method, seed: data.job.seed, options, point: {}, phase: "final" };
+      const dir = join(workDir, bj.id!);
+      let last = 0;
+      await runOne(job, dir, { cwd, plugins, exitWithParent: true }, (step, total, info) => {
+        const now = Date.now();
+        if (now - last < 1000 && step < total) return;
+        last = now;
+        bj.updateProgress({ step, total, info, worker: host } satisfies Progress).catch(onError);
+      });
+      const result = readResult(resultPath(dir, job));
+      const got = (result.config as { datasetHash?: unknown }).datasetHash;
+      if (got !== data.dataset.hash) {
+        throw new Error(`dataset content hash differs: the bench enqueued ${data.dataset.hash}, this worker (${host}) trained on ${String(got)}`);
+      }
+      result.diagnostics = summarizeDiagnostics(result.diagnostics ?? []);
+      // the model artefact goes under its own expiring key: the result stays small
+      const modelDir = modelArtifactPath(resultPath(dir, job));
+      let model: QueueReturn["model"];
+      if (existsSync(modelDir)) {
+        const buf = packDir(modelDir);
+        const key = modelKey(name, bj.id!);
+        await (await rawClient(worker)).set(key, buf, "EX", MODEL_TTL_S);
+        model = { key, bytes: buf.length };
+      }
+      rmSync(dir, { recursive: true, force: true });
+      log(`${id}: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      return { version: 1, result, worker: host, ...(model ? { model } : {}) };
+    } catch (e) {
+      const msg = `on ${host}: ${(e as Error).message}`;
+      log(`${id}: failed ${msg}`);
+      throw new Error(msg, { cause: e });
+    }
+  };
+
+  const worker = new Worker(name, processor, {
+    connection,
+    concurrency: o.concurrency ?? 1,
+    lockDuration: o.lockMs ?? 30_000,
+    stalledInterval: o.stalledMs ?? 30_000,
+    maxStalledCount: o.maxStalls ?? 2,
+    autorun: false,
+  });
+  worker.on("error", onError);
+  worker.on("stalled", (jobId) => log(`job ${jobId}: its worker stopped responding (stalled); back to the queue`));
+  await withTimeout(worker.waitUntilReady(), 15_000, `cannot reach Redis at ${redactUrl(o.url)}`);
+  const removeHandlers = installKillHandlers();
+  void worker.run().catch(onError);
+  log(`worker ${host}:${process.pid} on ${redactUrl(o.url)} (queue "${name}"), ${o.concurrency ?? 1} job(s) at a time; data cache ${cacheDir}`);
+  return {
+    async close() {
+      removeHandlers();
+      await worker.close(true);
+    },
+  };
+}

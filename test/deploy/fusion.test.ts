@@ -1,0 +1,74 @@
+/** Score fusion: formulas, their parsing, the rank objective against src/metrics, and the weight search. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { auc } from "../../src/metrics/auc.ts";
+import { gauc } from "../../src/metrics/gauc.ts";
+import { describeFusion, fuseScores, fusionFromJson, parseFusion, parseObjective, RankObjective, searchFusion, type SplitScores } from "../../src/deploy/fusion.ts";
+import { Rng } from "../../src/util/rng.ts";
+
+const TASKS = ["ev", "like", "follow"];
+
+test("parseFusion: kinds, weights (unlisted tasks get 0), and errors naming the problem", () => {
+  assert.deepEqual(parseFusion("sum", TASKS), { kind: "sum", weights: [1, 1, 1] });
+  assert.deepEqual(parseFusion("product:ev=2, follow=0.5", TASKS), { kind: "product", weights: [2, 0, 0.5] });
+  assert.throws(() => parseFusion("summ", TASKS), /unknown fusion "summ".*did you mean "sum"/);
+  assert.throws(() => parseFusion("sum:evv=1", TASKS), /unknown task "evv".*did you mean "ev"/);
+  assert.throws(() => parseFusion("sum:ev=-1", TASKS), /must be a number >= 0/);
+  assert.throws(() => parseFusion("sum:ev=0", TASKS), /at least one fusion weight must be > 0/);
+  assert.throws(() => parseFusion("sum:ev=1,ev=2", TASKS), /given twice/);
+  assert.deepEqual(fusionFromJson({ kind: "sum", weights: { like: 1 } }, TASKS, "f.json"), { kind: "sum", weights: [0, 1, 0] });
+  assert.throws(() => fusionFromJson({ kind: "max", weights: {} }, TASKS, "f.json"), /f\.json: expected/);
+  assert.throws(() => parseObjective("gaucc", TASKS), /unknown objective "gaucc".*did you mean "gauc"/);
+  assert.deepEqual(parseObjective("gauc", TASKS, "like=2"), { kind: "gauc", taskWeights: [0, 2, 0] });
+  assert.deepEqual(parseObjective("target: play_time_ms > 3000", TASKS), { kind: "target", expr: "play_time_ms > 3000" });
+  assert.equal(describeFusion({ kind: "product", weights: [0.5, 0, 0.25] }, TASKS), "p_ev^0.5 · p_follow^0.25");
+});
+
+test("fuseScores: weighted sum of probabilities and weighted product of powers (tasks with weight 0 left out, even at p = 0)", () => {
+  const p = [Float32Array.of(0.5, 0.25), Float32Array.of(0.1, 0), Float32Array.of(0.8, 0.5)];
+  const s = fuseScores({ kind: "sum", weights: [1, 2, 0.5] }, p, 2);
+  assert.ok(Math.abs(s[0]! - (0.5 + 0.2 + 0.4)) < 1e-7 && Math.abs(s[1]! - (0.25 + 0 + 0.25)) < 1e-7);
+  const q = fuseScores({ kind: "product", weights: [2, 0, 0.5] }, p, 2);
+  assert.ok(Math.abs(q[0]! - 0.5 ** 2 * Math.sqrt(0.8)) < 1e-7, String(q[0]));
+  assert.ok(Math.abs(q[1]! - 0.25 ** 2 * Math.sqrt(0.5)) < 1e-7, String(q[1]));
+  assert.equal(fuseScores({ kind: "product", weights: [0, 1, 0] }, p, 2)[1], 0);
+});
+
+test("RankObjective equals gauc (count weighting) and auc per label column, ties included", () => {
+  const rng = new Rng(4);
+  const n = 700;
+  const groups = Int32Array.from({ length: n }, () => rng.int(40) * 3);
+  const labels = [0.5, 0.2, 0.03].map((rate) => Float32Array.from({ length: n }, () => (rng.next() < rate ? 1 : 0)));
+  // coarse scores: many ties, and one big group (> 24 rows: the sort path)
+  for (let i = 0; i < 60; i++) groups[i] = 999;
+  const s = Float64Array.from({ length: n }, () => Math.round(rng.next() * 20) / 20);
+  const weights = [1, 2, 0.5];
+  const g = labels.map((y) => gauc(y, s, groups).gauc);
+  const want = (weights[0]! * g[0]! + weights[1]! * g[1]! + weights[2]! * g[2]!) / 3.5;
+  assert.ok(Math.abs(new RankObjective(labels, weights, groups).value(s) - want) < 1e-12);
+  const a = labels.map((y) => auc(y, s));
+  assert.ok(Math.abs(new RankObjective(labels, [1, 1, 1], null).value(s) - (a[0]! + a[1]! + a[2]!) / 3) < 1e-12);
+  // a column without any group holding both classes is left out; none at all gives NaN
+  const none = new Float32Array(n);
+  assert.ok(Math.abs(new RankObjective([labels[0]!, none], [1, 1], groups).value(s) - g[0]!) < 1e-12);
+  assert.ok(Number.isNaN(new RankObjective([none], [1], groups).value(s)));
+});
+
+test("the search recovers planted fusion weights on validation data, deterministically", () => {
+  // the target ranking is 3 p_a + p_b (p_c is noise): the chosen sum weights must put most weight on a, then b
+  const rng = new Rng(11);
+  const n = 3000;
+  const probs = [0, 1, 2].map(() => Float32Array.from({ length: n }, () => 0.05 + 0.9 * rng.next()));
+  const groups = Int32Array.from({ length: n }, () => rng.int(100));
+  const y = Float32Array.from({ length: n }, (_, r) => (3 * probs[0]![r]! + probs[1]![r]! + 0.3 * rng.normal() > 2 ? 1 : 0));
+  const d: SplitScores = { rows: n, probs, labels: [y, y, y], groups };
+  const obj = parseObjective("gauc", ["a", "b", "c"], "a=1");
+  const r = searchFusion(obj, d, { kinds: ["sum"], samples: 60, rounds: 3, seed: 1 });
+  const [wa, wb, wc] = r.best.weights;
+  assert.ok(wa! > wb! && wb! > wc!, `weights ${r.best.weights.join(", ")}`);
+  assert.ok(Math.abs(wa! / wb! - 3) < 1.5, `ratio ${wa! / wb!}`);
+  assert.ok(r.value > r.baseline.value, `${r.value} vs equal weights ${r.baseline.value}`);
+  assert.ok(Math.abs(r.best.weights.reduce((p, q) => p + q, 0) - 1) < 1e-12, "normalised");
+  const again = searchFusion(obj, d, { kinds: ["sum"], samples: 60, rounds: 3, seed: 1 });
+  assert.deepEqual(again.best, r.best);
+});
