@@ -127,3 +127,10 @@ test("finite differences: ple with 3 levels (penultimate task gates are task-spe
   const r = await check(model, "train");
   assert.ok(r.nonzero >= 20);
 });
+
+test("finite differences: embDim 4 (the coalescing loop unrolled by 4), mmoe and single, embedding rows included", async () => {
+  for (const name of ["mmoe", "single"]) {
+    const r = await check(makeModel(name, { embDim: 4 }), "train");
+    assert.ok(r.probes >= 60 && r.nonzero >= 20, `${name}: ${r.probes} probes, ${r.nonzero} non-zero`);
+  }
+});
