@@ -153,6 +153,8 @@ export async function runLoop(
     seconds: 0,
   };
   let bestParams: TensorMap | null = null;
+  /** Full-validation metrics of the best parameters, when this process computed them (saves re-evaluating). */
+  let bestVal: Awaited<ReturnType<typeof evaluateSplit>> | null = null;
   if (cfg.checkpointDir) {
     const ck = loadCheckpoint(cfg.checkpointDir);
     if (ck) {
@@ -204,6 +206,7 @@ export async function runLoop(
       st.bestStep = st.step;
       st.badEvals = 0;
       bestParams = cloneTensors(model.getParams());
+      bestVal = cfg.maxEvalRows ? null : m;
     } else {
       st.badEvals++;
       if (cfg.patience > 0 && st.badEvals >= cfg.patience) st.stopped = true;
@@ -266,7 +269,8 @@ export async function runLoop(
   if (bestParams) model.setParams(bestParams);
   st.seconds = (Date.now() - t0) / 1000;
   st.rng = rng.getState();
-  const valM = await evaluateSplit(model, val, { batchSize: cfg.evalBatchSize, numTasks: T });
+  // evaluation is deterministic: the best evaluation's full-validation metrics are those of the restored parameters
+  const valM = bestParams && bestVal ? bestVal : await evaluateSplit(model, val, { batchSize: cfg.evalBatchSize, numTasks: T });
   const testM = await evaluateSplit(model, data.split("test"), { batchSize: cfg.evalBatchSize, numTasks: T });
   return { completed: true, state: st, val: valM, test: testM };
 }
