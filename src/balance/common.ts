@@ -97,6 +97,19 @@ export function checkInput(method: string, numTasks: number, input: BalanceInput
     const l = input.losses[t]!;
     if (!Number.isFinite(l)) throw new NonFiniteInputError(`${method}: loss of task ${t} is not finite (${l})`, t, "loss", -1, l);
   }
+  // Fast path: the Gramian's diagonal bounds every entry (G_tt = sum_i g_i^2 <= MAX^2 implies
+  // |g_i| <= MAX, and a NaN or infinite entry makes G_tt NaN or infinite). It is computed here
+  // once and handed to the method through input.gram (gramOf), so the check costs no extra pass.
+  // A caller-supplied Gramian is not trusted for this: the entries are scanned below.
+  if (input.gram === undefined && numTasks > 0) {
+    const G = gramian(input.grads);
+    let ok = true;
+    for (let t = 0; t < numTasks && ok; t++) ok = G[t * numTasks + t]! <= MAX_ABS_GRAD * MAX_ABS_GRAD;
+    if (ok) {
+      input.gram = G;
+      return;
+    }
+  }
   for (let t = 0; t < numTasks; t++) {
     const g = input.grads[t]!;
     for (let i = 0; i < g.length; i++) {
