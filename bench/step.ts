@@ -215,54 +215,48 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
 }
 
 /** One KuaiRand epoch of PLE + GradCraft, 1 thread, both engines (train + val/test prediction). */
-export async function runEpochBench(): Promise<void> {
+export async function runEpochBench(rounds = Number(process.env.MTLCRAFT_EPOCH_ROUNDS ?? 2)): Promise<void> {
   const { dir: cache } = await prepareDataset("kuairand", {});
-  console.log("\nEpoch bench: one KuaiRand epoch, PLE defaults + GradCraft, batch 4096, 1 thread");
+  console.log(`\nEpoch bench: one KuaiRand epoch, PLE defaults + GradCraft, batch 4096, 1 thread; ${rounds} alternated rounds`);
   // loaded (and verified) before the clock starts, as the peer's time excludes its load
   const data = await loadDataset("kuairand");
-  const t0 = performance.now();
-  const res = await runTraining({
-    dataset: "kuairand",
-    model: "ple",
-    method: "gradcraft",
-    seed: 1,
-    epochs: 1,
-    batchSize: 4096,
-    lr: 5e-4,
-    l2: 1e-5,
-    embDim: 16,
-    dropout: 0.2,
-    scope: "shared",
-    patience: 0,
-    threads: 1,
-    progress: "none",
-  }, data);
-  const tsSec = (performance.now() - t0) / 1000;
-  console.log(`TS: ${res.steps} steps, ${tsSec.toFixed(1)} s wall (train + val + test, programs compiled on the way), test AUC ${res.test.auc.map((a) => a.toFixed(4)).join(" ")}`);
   const script = peerScript();
-  if (!script) {
-    console.log("peer: none");
-    return;
-  }
   // the peer reads one id per field: hand it a copy of the cache whose multi-valued fields keep each row's first id
   const peerDir = mkdtempSync(join(tmpdir(), "mtlcraft-peer-epoch-"));
   try {
-    const manifest = JSON.parse(readFileSync(join(cache, "manifest.json"), "utf8")) as { fields: { multi?: { maxLen: number } }[]; tasks: unknown[] };
-    for (const split of ["train", "val", "test"]) {
-      mkdirSync(join(peerDir, split));
-      manifest.fields.forEach((f, k) => {
-        const src = join(cache, split, `field_${k}.i32`);
-        if (!f.multi) return copyFileSync(src, join(peerDir, split, `field_${k}.i32`));
-        const L = f.multi.maxLen;
-        const all = new Int32Array(readFileSync(src).buffer.slice(0));
-        const first = new Int32Array(all.length / L);
-        for (let r = 0; r < first.length; r++) first[r] = Math.max(0, all[r * L]!);
-        writeFileSync(join(peerDir, split, `field_${k}.i32`), new Uint8Array(first.buffer));
-      });
-      manifest.tasks.forEach((_, t) => copyFileSync(join(cache, split, `label_${t}.u8`), join(peerDir, split, `label_${t}.u8`)));
+    if (script) {
+      const manifest = JSON.parse(readFileSync(join(cache, "manifest.json"), "utf8")) as { fields: { multi?: { maxLen: number } }[]; tasks: unknown[] };
+      for (const split of ["train", "val", "test"]) {
+        mkdirSync(join(peerDir, split));
+        manifest.fields.forEach((f, k) => {
+          const src = join(cache, split, `field_${k}.i32`);
+          if (!f.multi) return copyFileSync(src, join(peerDir, split, `field_${k}.i32`));
+          const L = f.multi.maxLen;
+          const all = new Int32Array(readFileSync(src).buffer.slice(0));
+          const first = new Int32Array(all.length / L);
+          for (let r = 0; r < first.length; r++) first[r] = Math.max(0, all[r * L]!);
+          writeFileSync(join(peerDir, split, `field_${k}.i32`), new Uint8Array(first.buffer));
+        });
+        manifest.tasks.forEach((_, t) => copyFileSync(join(cache, split, `label_${t}.u8`), join(peerDir, split, `label_${t}.u8`)));
+      }
+    } else console.log("peer: none");
+    const ratios: number[] = [];
+    for (let k = 0; k < rounds; k++) {
+      const t0 = performance.now();
+      const res = await runTraining(
+        { dataset: "kuairand", model: "ple", method: "gradcraft", seed: 1, epochs: 1, batchSize: 4096, lr: 5e-4, l2: 1e-5, embDim: 16, dropout: 0.2, scope: "shared", patience: 0, threads: 1, progress: "none" },
+        data,
+      );
+      const tsSec = (performance.now() - t0) / 1000;
+      console.log(`round ${k + 1} TS: ${res.steps} steps, ${tsSec.toFixed(1)} s wall (train + val + test, programs compiled on the way), test AUC ${res.test.auc.map((a) => a.toFixed(4)).join(" ")}`);
+      if (!script) continue;
+      const r = spawnSync(PYTHON, [script, "epoch", "--data", peerDir, "--path", "gc"], { encoding: "utf8" });
+      const line = r.stdout.trim() || r.stderr.trim();
+      console.log(`round ${k + 1} ${line}`);
+      const total = /total ([0-9.]+) s/.exec(line);
+      if (total) ratios.push(tsSec / Number(total[1]));
     }
-    const r = spawnSync(PYTHON, [script, "epoch", "--data", peerDir, "--path", "gc"], { encoding: "utf8" });
-    console.log(r.stdout.trim() || r.stderr.trim());
+    if (ratios.length) console.log(`TS / torch per round: ${ratios.map((x) => x.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}`);
   } finally {
     rmSync(peerDir, { recursive: true, force: true });
   }
