@@ -421,22 +421,19 @@ export async function lossesOnly(ws: GradWorkspace, batch: Batch, mode: Mode, se
   return readLosses(prog, ws.model.numTasks);
 }
 
-/** Per-task logits in eval mode (no dropout, deterministic gates), as Float32Arrays of length B (fresh arrays). */
-export async function predictLogits(ws: GradWorkspace, batch: Batch): Promise<Float32Array[]> {
-  const m = ws.model;
-  const prog = await programFor(m, key("eval", batch.size, "eval", undefined));
-  await prog.run(feedsOf(ws, batch, undefined, false), 0);
-  const out: Float32Array[] = [];
-  for (let t = 0; t < m.numTasks; t++) out.push(Float32Array.from(prog.out[`z${t}`]!));
-  return out;
+/** Runs the eval program; its per-task logits, views valid until it runs again. */
+async function runEval(ws: GradWorkspace, batch: Batch, mode: Mode, seed: number): Promise<FloatArray[]> {
+  const prog = await programFor(ws.model, key("eval", batch.size, mode, undefined));
+  await prog.run(feedsOf(ws, batch, undefined, false), seed);
+  return Array.from({ length: ws.model.numTasks }, (_, t) => prog.out[`z${t}`]!);
 }
 
-/** Per-task logits in the model's dtype (eval mode, or train mode with the masks of `seed`). */
+/** Per-task logits in eval mode (no dropout, deterministic gates), as Float32Arrays of length B (fresh arrays). */
+export async function predictLogits(ws: GradWorkspace, batch: Batch): Promise<Float32Array[]> {
+  return (await runEval(ws, batch, "eval", 0)).map((z) => Float32Array.from(z));
+}
+
+/** Per-task logits in the model's dtype (eval mode, or train mode with the masks of `seed`), fresh arrays. */
 export async function logitsOf(ws: GradWorkspace, batch: Batch, mode: Mode = "eval", seed = 0): Promise<FloatArray[]> {
-  const m = ws.model;
-  const prog = await programFor(m, key("eval", batch.size, mode, undefined));
-  await prog.run(feedsOf(ws, batch, undefined, false), seed);
-  const out: FloatArray[] = [];
-  for (let t = 0; t < m.numTasks; t++) out.push(prog.out[`z${t}`]!.slice());
-  return out;
+  return (await runEval(ws, batch, mode, seed)).map((z) => z.slice());
 }

@@ -228,42 +228,37 @@ export async function trainStep(model: Model, optimizer: Adam, method: Balancing
     }
   });
   const penalty = model.arch.regularize ? model.arch.regularize(st.gdense, "train") : 0;
+
+  // embedding rows of each table set: the direction's slice in scope, else the scaled task sum
+  const rowsOf: FloatArray[] = sets.map((set, s) => {
+    const group = set[0]!.group;
+    if (inScopeSet(group, scope)) {
+      const rows = dir.subarray(o, o + rowLen);
+      o += rowLen;
+      return rows;
+    }
+    let buf = st.grows[s];
+    if (!buf || buf.length < rowLen) {
+      buf = model.dtype === "float64" ? new Float64Array(rowLen) : new Float32Array(rowLen);
+      st.grows[s] = buf;
+    }
+    const rows = buf.subarray(0, rowLen);
+    rows.fill(0);
+    for (let t = 0; t < T; t++) {
+      const src = g.emb[t]![s];
+      if (!src) continue;
+      const c = group === "shared" ? 1 : scale[t]!;
+      for (let k = 0; k < rowLen; k++) rows[k] = rows[k]! + c * src[k]!;
+    }
+    return rows;
+  });
+  // every value about to reach Adam, each checked once
   dense.forEach((p, i) => checkUpdate(p.name, st.gdense[i]!));
-  checkUpdate("the balanced direction", dir);
+  rowsOf.forEach((rows, s) => checkUpdate(`embedding set ${s}`, rows));
 
   optimizer.beginStep();
   dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
-
-  // scatter back: embedding rows (lazy sparse update)
-  let slot = dense.length;
-  sets.forEach((set, s) => {
-    const group = set[0]!.group;
-    let rows: FloatArray;
-    if (inScopeSet(group, scope)) {
-      rows = dir.subarray(o, o + rowLen);
-      o += rowLen;
-    } else {
-      let buf = st.grows[s];
-      if (!buf || buf.length < rowLen) {
-        buf = model.dtype === "float64" ? new Float64Array(rowLen) : new Float32Array(rowLen);
-        st.grows[s] = buf;
-      }
-      rows = buf.subarray(0, rowLen);
-      rows.fill(0);
-      for (let t = 0; t < T; t++) {
-        const src = g.emb[t]![s];
-        if (!src) continue;
-        const c = group === "shared" ? 1 : scale[t]!;
-        for (let k = 0; k < rowLen; k++) rows[k] = rows[k]! + c * src[k]!;
-      }
-    }
-    set.forEach((tab, f) => {
-      const off = idx.rowOffset[f]! * dim;
-      const n = idx.count[f]!;
-      optimizer.rows(slot, tab.data, dim, idx.uniq[f]!, n, rows.subarray(off, off + n * dim), true);
-      slot++;
-    });
-  });
+  applyRows(model, optimizer, g, (s) => rowsOf[s]!);
   return { losses: g.losses, balance, penalty, dim: d };
 }
 
