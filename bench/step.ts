@@ -40,6 +40,7 @@ import type { Batch, PreparedDataset } from "../src/data/types.ts";
 import { loadDataset, prepareDataset } from "../src/data/index.ts";
 import { createMethod } from "../src/balance/registry.ts";
 import { configureEngine } from "../src/engine/ort.ts";
+import { releasePrograms } from "../src/engine/programs.ts";
 import { runTraining } from "../src/train/run.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -179,6 +180,9 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
       }
       const m = median(ts);
       const pm = peer ? median(pt) : NaN;
+      // a training process holds one main program per batch size (EngineOptions.memory): release this
+      // row's sessions before the next row compiles its own, so the peak RSS is that of one configuration
+      await releasePrograms(model);
       console.log(
         `| ${B} | ${r.label} | ${m.toFixed(0)} | ${((B * 1000) / m).toFixed(0)} | ${peer ? pm.toFixed(0) : "-"} | ${peer ? ((B * 1000) / pm).toFixed(0) : "-"} | ${peer ? median(ratio).toFixed(2) : "-"} |`,
       );

@@ -13,7 +13,7 @@ export { gramian, combine, dot, solveSPD, symEig, projectSimplex, normsFromGram,
 export { alignMagnitudes, gradcraftStep } from "./balance/gradcraft.ts";
 export type { Batch, DatasetMeta, FieldInfo, PreparedDataset, SplitReader, TaskInfo } from "./data/types.ts";
 export { loadDataset, prepareDataset, openPrepared, inspectDataset, formatSummary } from "./data/index.ts";
-export { configureEngine, engineOptions, cudaUnavailable, type Device, type EngineOptions } from "./engine/ort.ts";
+export { configureEngine, engineOptions, cudaUnavailable, MEMORY_MODES, type Device, type EngineOptions, type MemoryMode } from "./engine/ort.ts";
 export { programFor, buildProgramGraph, releasePrograms, type ProgramKind, type ProgramKey } from "./engine/programs.ts";
 export { Graph, GraphShapeError, type Tensor, type DType } from "./graph/graph.ts";
 export { grad, VJP_RULES } from "./graph/autodiff.ts";

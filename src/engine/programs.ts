@@ -157,8 +157,12 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
 
 const cache = new WeakMap<Model, Map<string, Promise<Program>>>();
 
-/** The compiled program for (model, key), created once. */
-export function programFor(model: Model, key: ProgramKey): Promise<Program> {
+/**
+ * The compiled program for (model, key), created once. `occasional`: the program runs only
+ * now and then, so under the engine's memory "auto" its session keeps no arena (read when
+ * the program is first compiled).
+ */
+export function programFor(model: Model, key: ProgramKey, opts: { occasional?: boolean } = {}): Promise<Program> {
   let m = cache.get(model);
   if (!m) {
     m = new Map();
@@ -170,7 +174,7 @@ export function programFor(model: Model, key: ProgramKey): Promise<Program> {
     p = (async () => {
       const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
       const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });
-      const session = await createSession(ser.bytes);
+      const session = await createSession(ser.bytes, { occasional: opts.occasional === true });
       return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype);
     })();
     m.set(k, p);

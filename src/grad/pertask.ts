@@ -140,6 +140,7 @@ export interface PerTaskGrads {
 export class GradWorkspace {
   readonly index: BatchIndex;
   private xbuf: FloatArray[] = [];
+  private poolAcc = new Float64Array(0);
   private ybuf: FloatArray[] = [];
   private ebuf: FloatArray[][] = [];
   private cbuf: FloatArray[] = [];
@@ -193,15 +194,19 @@ export class GradWorkspace {
         }
         const L = multi.maxLen;
         const len = idx.len[f]!;
+        // row-major accumulation (each id's row read contiguously) in float64, in the same order
+        // j = 0..n-1 as a per-coordinate sum, so the pooled values are bit-identical to it
+        const acc = this.poolAcc.length >= dim ? this.poolAcc : (this.poolAcc = new Float64Array(dim));
         for (let r = 0; r < B; r++) {
           const dst = r * width + f * dim;
           const n = len[r]!;
           const c = multi.pooling === "mean" ? 1 / n : 1;
-          for (let k = 0; k < dim; k++) {
-            let acc = 0;
-            for (let j = 0; j < n; j++) acc += tab[ids[r * L + j]! * dim + k]!;
-            x[dst + k] = c * acc;
+          acc.fill(0, 0, dim);
+          for (let j = 0; j < n; j++) {
+            const src = ids[r * L + j]! * dim;
+            for (let k = 0; k < dim; k++) acc[k]! += tab[src + k]!;
           }
+          for (let k = 0; k < dim; k++) x[dst + k] = c * acc[k]!;
         }
       }
       for (let j = 0; j < D; j++) {
@@ -290,6 +295,12 @@ export interface PerTaskOptions {
   weights?: ArrayLike<number>;
   /** Replace the BCE losses (tests). */
   objective?: LinearObjective;
+  /**
+   * This program runs only now and then (the diagnostics steps of a loss-weighting method):
+   * under the engine's memory "auto" its session keeps no arena (see EngineOptions.memory).
+   * Read when the program is first compiled.
+   */
+  occasional?: boolean;
 }
 
 function wrap(a: FloatArray, dims: number[]): ort.Tensor {
@@ -382,7 +393,7 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
   if (B < 1) throw new Error("perTaskGrads: empty batch");
   const mode = opts.cotangents ?? "per-task";
   const kind: ProgramKind = mode === "per-task" ? "per-task" : "weighted-sum";
-  const prog = await programFor(m, key(kind, B, opts.mode, opts.objective));
+  const prog = await programFor(m, key(kind, B, opts.mode, opts.objective), { occasional: opts.occasional === true });
   const feeds = feedsOf(ws, batch, opts.objective, true);
   if (kind === "weighted-sum") {
     const w = ws.weightBuffer(T);

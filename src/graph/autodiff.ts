@@ -77,9 +77,13 @@ export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
     return [null, need[1] ? unbroadcast(g, g.where(c, ct, 0), a.shape) : null, need[2] ? unbroadcast(g, g.where(c, 0, ct), b.shape) : null];
   },
   Greater: () => [null, null],
+  // piecewise constant: zero derivative almost everywhere (no cotangent, like the comparisons)
+  Sign: () => [null],
   Less: () => [null, null],
   And: () => [null, null],
-  Relu: elementwise((g, n, ct) => g.where(mask(g, "relu", n.outputs[0]!, () => g.greater(n.outputs[0]!, 0)), ct, 0)),
+  // ReLU: ct ⊙ sign(y) with y = relu(x) >= 0, so sign(y) is the 0/1 mask [x > 0] as a float tensor,
+  // memoised: each backward pass then costs one Mul (ORT's float Mul is ~1.5x faster than Where)
+  Relu: elementwise((g, n, ct) => g.mul(ct, mask(g, "relu", n.outputs[0]!, () => g.sign(n.outputs[0]!)))),
   Sigmoid: elementwise((g, n, ct) => {
     const y = n.outputs[0]!;
     return g.mul(ct, g.memo(`dsigmoid:${y.id}`, () => g.mul(y, g.sub(g.scalar(1, y.dtype), y))));
@@ -93,7 +97,7 @@ export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   Neg: elementwise((g, _n, ct) => g.neg(ct)),
   Abs: elementwise((g, n, ct) => {
     const x = n.inputs[0]!;
-    const sign = g.memo(`sign:${x.id}`, () => g.sub(g.where(g.greater(x, 0), g.scalar(1, x.dtype), 0), g.where(g.less(x, 0), g.scalar(1, x.dtype), 0)));
+    const sign = g.memo(`sign:${x.id}`, () => g.sign(x));
     return g.mul(ct, sign);
   }),
   Sqrt: elementwise((g, n, ct) => g.div(ct, g.mul(n.outputs[0]!, 2))),
@@ -173,6 +177,23 @@ function splitVjp(g: Graph, n: Node, cts: (Tensor | null)[]): Tensor {
  * `wrt`. Returns one tensor per `wrt` entry, or null where `ys` does not depend
  * on it.
  */
+/**
+ * For a Mul node y ⊙ m (either order) where y is a Relu output that needs a cotangent and m
+ * needs none and has y's shape (no broadcast): the index of y among the Mul's inputs, else -1.
+ */
+function reluMaskFold(n: Node, need: readonly boolean[], producer: ReadonlyMap<number, Node>): number {
+  for (const i of [0, 1]) {
+    const y = n.inputs[i]!;
+    const m = n.inputs[1 - i]!;
+    if (!need[i] || need[1 - i]) continue;
+    if (producer.get(y.id)?.op !== "Relu") continue;
+    if (m.dtype !== y.dtype || m.shape.length !== y.shape.length || m.shape.some((s, k) => s !== y.shape[k])) continue;
+    if (n.outputs[0]!.shape.some((s, k) => s !== y.shape[k])) continue;
+    return i;
+  }
+  return -1;
+}
+
 export function grad(g: Graph, ys: readonly Tensor[], wrt: readonly Tensor[], cts?: readonly Tensor[]): (Tensor | null)[] {
   if (cts && cts.length !== ys.length) throw new GraphShapeError(`graph: grad got ${cts.length} cotangents for ${ys.length} outputs`);
   // descendants of wrt (tensors whose value depends on some wrt entry)
@@ -190,6 +211,12 @@ export function grad(g: Graph, ys: readonly Tensor[], wrt: readonly Tensor[], ct
     active.push(n);
     for (const x of n.inputs) if (live.has(x.id)) want.add(x.id);
   }
+  // Peephole: ReLU followed by a multiplicative mask that needs no gradient (dropout: y = relu(x), d = y ⊙ m).
+  // The Mul's cotangent for y is ct ⊙ (m ⊙ sign(y)), with m ⊙ sign(y) memoised (built once, shared by
+  // every backward pass), and the ReLU passes it on unchanged when every contribution to its output's
+  // cotangent was built that way ("signed": already zero where y = 0). Each backward pass then pays one
+  // Mul per masked ReLU layer instead of two; the values are identical (m ⊙ sign(y) is exact).
+  const signed = new Set<number>();
   const acc = new Map<number, Tensor[]>();
   const push = (t: Tensor, c: Tensor): void => {
     if (c.shape.length !== t.shape.length || c.shape.some((s, i) => s !== t.shape[i])) {
@@ -206,7 +233,9 @@ export function grad(g: Graph, ys: readonly Tensor[], wrt: readonly Tensor[], ct
   const total = (t: Tensor): Tensor | null => {
     const l = acc.get(t.id);
     if (!l || l.length === 0) return null;
-    const s = l.length === 1 ? l[0]! : g.scope("grad", () => g.sum(l));
+    if (l.length === 1) return l[0]!;
+    const s = g.scope("grad", () => g.sum(l));
+    if (l.every((c) => signed.has(c.id))) signed.add(s.id);
     acc.set(t.id, [s]);
     return s;
   };
@@ -217,7 +246,15 @@ export function grad(g: Graph, ys: readonly Tensor[], wrt: readonly Tensor[], ct
     const need = n.inputs.map((x) => live.has(x.id) && (x.dtype === "float32" || x.dtype === "float64"));
     if (!need.some(Boolean)) continue;
     let inCts: (Tensor | null)[];
+    const folded = n.op === "Mul" ? reluMaskFold(n, need, g.producer) : -1;
     if (n.op === "Split") inCts = [need[0] ? splitVjp(g, n, outCts) : null, null];
+    else if (folded >= 0) {
+      const y = n.inputs[folded]!;
+      const m = n.inputs[1 - folded]!;
+      const c = g.scope(n.layer ? `${n.layer}/grad` : "grad", () => g.mul(outCts[0]!, g.memo(`relu-mask:${y.id}:${m.id}`, () => g.mul(m, mask(g, "relu", y, () => g.sign(y))))));
+      signed.add(c.id);
+      inCts = folded === 0 ? [c, null] : [null, c];
+    } else if (n.op === "Relu" && signed.has(outCts[0]!.id)) inCts = [outCts[0]!];
     else {
       const rule = VJP_RULES[n.op];
       if (!rule) throw new GraphShapeError(`graph: no vector-Jacobian rule for op ${n.op} (layer "${n.layer}")`);

@@ -278,6 +278,10 @@ export class Graph {
   abs(x: Tensor): Tensor {
     return this.unary("Abs", x);
   }
+  /** sign(x) in {-1, 0, 1}, same dtype (ONNX Sign; its derivative is 0 almost everywhere). */
+  sign(x: Tensor): Tensor {
+    return this.unary("Sign", x);
+  }
   sqrt(x: Tensor): Tensor {
     return this.unary("Sqrt", x);
   }

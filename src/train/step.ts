@@ -170,7 +170,8 @@ export async function trainStep(model: Model, optimizer: Adam, method: Balancing
   const st = stateOf(model);
   if (info.diagnostics === false && method.lossWeighting) return weightedStep(model, optimizer, method.lossWeighting, batch, info, st);
   const seed = info.rng.nextU32();
-  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed });
+  // a loss-weighting method runs the per-task program on its diagnostics steps only
+  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed, occasional: method.lossWeighting !== undefined });
   const idx = g.index;
   const dim = model.embDim;
   const rowLen = idx.totalRows * dim;

@@ -244,7 +244,7 @@ test("the table covers every op that has a differentiable VJP rule", () => {
     c.build(g, xs);
     for (const n of g.nodes) seen.add(n.op);
   }
-  const nonDifferentiable = new Set(["Gather", "Greater", "Less", "And"]);
+  const nonDifferentiable = new Set(["Gather", "Greater", "Less", "And", "Sign"]);
   const missing = Object.keys(VJP_RULES).filter((op) => !nonDifferentiable.has(op) && !seen.has(op));
   assert.deepEqual(missing, [], `ops with a VJP rule but no finite-difference case: ${missing.join(", ")}`);
 });
@@ -354,7 +354,7 @@ test("two grad calls on one graph share the forward: no forward node is duplicat
   const J2 = g.reduceMean(g.mul(z, h), [0, 1]);
   const forward = [...g.nodes];
   const count = (op: string): number => g.nodes.filter((n) => n.op === op).length;
-  const masksOfH = (): number => g.nodes.filter((n) => n.op === "Greater" && n.inputs[0]!.id === h.id).length;
+  const masksOfH = (): number => g.nodes.filter((n) => n.op === "Sign" && n.inputs[0]!.id === h.id).length;
 
   const g1 = grad(g, [J1], [x, W, V]);
   const afterFirst = g.nodes.length;
@@ -366,15 +366,15 @@ test("two grad calls on one graph share the forward: no forward node is duplicat
   assert.equal(count("MatMul"), 2, "the forward MatMuls are not duplicated (backward products are Gemm)");
   assert.equal(count("Sigmoid"), 1);
   assert.equal(masksOfH(), 1, "the memoised ReLU mask is created once for both backward passes");
-  const mask = g.nodes.find((n) => n.op === "Greater" && n.inputs[0]!.id === h.id)!.outputs[0]!;
+  const mask = g.nodes.find((n) => n.op === "Sign" && n.inputs[0]!.id === h.id)!.outputs[0]!;
   const second = g.nodes.slice(afterFirst);
   assert.ok(
-    second.some((n) => n.op === "Where" && n.inputs[0]!.id === mask.id),
+    second.some((n) => n.op === "Mul" && n.inputs.some((t) => t.id === mask.id)),
     "the second backward reuses the first one's mask",
   );
   assert.ok(!second.some((n) => n.op === "Relu" || n.op === "MatMul" || n.op === "Sigmoid" || n.op === "Max" || n.op === "Abs" || n.op === "Clip"));
   assert.deepEqual(
-    second.filter((n) => n.op === "Greater" || n.op === "Less" || n.op === "And").map((n) => n.op),
+    second.filter((n) => n.op === "Greater" || n.op === "Less" || n.op === "And" || n.op === "Sign").map((n) => n.op),
     [],
     "every mask (Relu, Max, Abs, Clip) is memoised: the second backward builds none",
   );
@@ -410,4 +410,44 @@ test("rules build cotangents in the operand's dtype (a float32 tensor in a float
   const out = await runGraph(g, [{ name: "da", tensor: da! }], { a: [1.5, -2, 0.5, -0.25] });
   // J = sum(|a| relu(a)) = sum over a > 0 of a^2: dJ/da = 2a there, 0 elsewhere
   assert.deepEqual(out.da!.data, [3, 0, 1, 0]);
+});
+
+test("ReLU then a mask that needs no gradient (dropout): one Mul per backward pass, memoised mask ⊙ sign(y), values match finite differences", async () => {
+  const g = new Graph("float64");
+  const x = g.input("x", [4, 3]);
+  const W = g.input("W", [3, 5]);
+  const V = g.input("V", [5, 2]);
+  const m = g.input("m", [4, 5]); // inverted-dropout mask: 0 or 1.25
+  const m2 = g.input("m2", [4, 5]);
+  const pre = g.matmul(x, W);
+  const y = g.relu(pre);
+  const d = g.mul(m, y); // mask on the left
+  const y2 = g.relu(g.mul(pre, 0.5));
+  const d2 = g.add(g.mul(y2, m2), g.mul(y2, y2)); // y2 has a second consumer: the fold must not drop its ReLU mask
+  const s = g.sigmoid(g.matmul(g.add(d, d2), V));
+  const r = rng(23);
+  const J1 = contract(g, s, r);
+  const J2 = g.reduceMean(g.mul(d, d), [0, 1]);
+  const g1 = grad(g, [J1], [x, W, V]);
+  const afterFirst = g.nodes.length;
+  const g2 = grad(g, [J2], [x, W, V]);
+  assert.equal(g2[2], null, "J2 does not read V");
+  const second = g.nodes.slice(afterFirst);
+  assert.equal(second.filter((n) => n.op === "Sign").length, 0, "the second backward reuses the memoised masks");
+  const maskProducts = g.nodes.filter((n) => n.op === "Mul" && n.inputs.some((t) => t.id === m.id) && n.outputs[0]!.id !== d.id);
+  assert.equal(maskProducts.length, 1, "m ⊙ sign(y) is built once for both backward passes");
+  const mp = maskProducts[0]!.outputs[0]!;
+  assert.equal(second.filter((n) => n.inputs.some((t) => t.id === mp.id)).length, 1, "J2's backward multiplies by the folded mask once");
+  assert.ok(!second.some((n) => n.op === "Mul" && n.inputs.some((t) => t.id === m.id)), "J2's backward does not multiply by the raw mask");
+  // values: against central differences, pre-activations off the kink, mask with zeros and 1.25
+  const xs = fill([4, 3], uniform(-1, 1), r);
+  const Ws = fill([3, 5], uniform(-1, 1), r);
+  const Vs = fill([5, 2], uniform(-1, 1), r);
+  const mask = (): number[] => fill([4, 5], (q) => (q() < 0.3 ? 0 : 1.25), r);
+  const ms = mask();
+  const m2s = mask();
+  assert.ok(ms.includes(0) && ms.includes(1.25));
+  const pv = await runGraph(g, [{ name: "pre", tensor: pre }], { x: xs, W: Ws });
+  assert.ok(Math.min(...pv.pre!.data.map(Math.abs)) > 1e-3, "fixture: a pre-activation sits on the ReLU kink; change the seed");
+  await fdCheck(g, [J1, J2], [x, W, V], [g1, g2], { x: xs, W: Ws, V: Vs, m: ms, m2: m2s }, { h: 1e-6, atol: 1e-7, rtol: 1e-6 }, r, "relu-mask fold");
 });

@@ -1,0 +1,57 @@
+/**
+ * The engine's memory modes (EngineOptions.memory) change how ONNX Runtime gets its buffers,
+ * never the numbers: the same steps under "arena", "pattern" and "auto" give bit-identical
+ * parameters, for the weighted-sum fast path and the per-task path (whose program "auto" marks
+ * occasional for a loss-weighting method).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { configureEngine, engineOptions, MEMORY_MODES, type MemoryMode } from "../../src/engine/ort.ts";
+import { createModel } from "../../src/model/index.ts";
+import { createAdam } from "../../src/optim/adam.ts";
+import { trainStep } from "../../src/train/step.ts";
+import { createMethod } from "../../src/balance/registry.ts";
+import { Rng } from "../../src/util/rng.ts";
+import { TINY_FIELDS, TINY_OPTS, randomBatch } from "../grad/fixtures.ts";
+
+const T = 3;
+
+async function train(memory: MemoryMode, method: string): Promise<Float64Array> {
+  const before = engineOptions();
+  configureEngine({ memory, threads: 1 });
+  try {
+    const model = createModel("ple", { fields: TINY_FIELDS, numTasks: T }, { ...TINY_OPTS, dropout: 0.2 });
+    const opt = createAdam(model);
+    const m = createMethod(method, T);
+    const rng = new Rng(5);
+    for (let i = 0; i < 4; i++) {
+      // steps 0 and 2 record diagnostics (per-task program), 1 and 3 do not (EW: weighted-sum program)
+      await trainStep(model, opt, m, randomBatch(TINY_FIELDS, T, 64, 100 + i), { step: i, epoch: 0, rng, diagnostics: i % 2 === 0 });
+    }
+    const out: number[] = [];
+    for (const p of model.dense) out.push(...p.data);
+    for (const set of model.tables) for (const t of set) out.push(...t.data);
+    return Float64Array.from(out);
+  } finally {
+    configureEngine(before);
+  }
+}
+
+for (const method of ["ew", "gradcraft"]) {
+  test(`memory modes give bit-identical training (${method}: weighted-sum and per-task programs)`, async () => {
+    const ref = await train("pattern", method);
+    assert.ok(ref.every(Number.isFinite));
+    for (const mode of MEMORY_MODES.filter((m) => m !== "pattern")) {
+      const got = await train(mode, method);
+      assert.equal(got.length, ref.length);
+      let diff = 0;
+      for (let i = 0; i < ref.length; i++) if (got[i] !== ref[i]) diff++;
+      assert.equal(diff, 0, `memory "${mode}" changed ${diff} of ${ref.length} parameter values against "pattern"`);
+    }
+  });
+}
+
+test("memory: an unknown mode is refused with the valid ones", () => {
+  assert.throws(() => configureEngine({ memory: "pool" as MemoryMode }), /memory must be one of auto, arena, pattern, got "pool"/);
+  assert.equal(engineOptions().memory, "auto", "the default is auto, and a refused option leaves it");
+});
