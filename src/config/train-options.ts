@@ -8,7 +8,7 @@
 import type { MethodEntry } from "../balance/types.ts";
 import { checkMethodEntry } from "../balance/registry.ts";
 import type { DatasetSpec } from "../data/spec.ts";
-import type { Device } from "../engine/ort.ts";
+import type { Device, MemoryMode } from "../engine/ort.ts";
 import { checkModelEntry, type ModelEntry } from "../model/registry.ts";
 import type { GradScope } from "../train/step.ts";
 import { checkKeys, checkValue, parseValue, SEED_LIMIT, type FieldSpec, type Scalar } from "./schema.ts";
@@ -78,12 +78,14 @@ export interface TrainOptions {
   threads?: number;
   /** Execution provider: "cpu" (default) or "cuda" (needs onnxruntime-node's CUDA binaries). */
   device?: Device;
+  /** How the engine gets its buffers: "auto" (default), "arena" or "pattern" (see EngineOptions.memory). */
+  memory?: MemoryMode;
 }
 
 /** The keys of TrainOptions that have a default. */
 export type DefaultedTrainKey =
   | "cacheDir" | "model" | "method" | "seed" | "epochs" | "maxSteps" | "batchSize" | "lr" | "l2" | "embDim" | "dropout" | "scope"
-  | "evalEvery" | "evalBatchSize" | "patience" | "minDelta" | "diagEvery" | "maxEvalRows" | "checkpointEvery" | "progress" | "device";
+  | "evalEvery" | "evalBatchSize" | "patience" | "minDelta" | "diagEvery" | "maxEvalRows" | "checkpointEvery" | "progress" | "device" | "memory";
 
 /** TrainOptions with every default filled in (what resolveTrainOptions returns). */
 export type ResolvedTrainOptions = TrainOptions & Required<Pick<TrainOptions, DefaultedTrainKey>>;
@@ -127,6 +129,7 @@ export const TRAIN_OPTIONS: readonly TrainField[] = [
   { key: "progress", flag: "progress", arg: "<mode>", type: "choice", choices: ["bar", "json", "none"], default: "none", description: "progress display (the CLI's default is bar on a terminal)" },
   { key: "threads", flag: "threads", arg: "<n>", type: "int", min: 1, max: 1024, description: "engine (onnxruntime) intra-op threads (default: every core; bench: 1 per worker)" },
   { key: "device", flag: "device", arg: "<device>", type: "choice", choices: ["cpu", "cuda"], default: "cpu", description: "execution provider; cuda needs onnxruntime-node's CUDA binaries (see README)" },
+  { key: "memory", flag: "memory", arg: "<mode>", type: "choice", choices: ["auto", "arena", "pattern"], default: "auto", description: "engine buffers: auto (arena for the step's main program), arena (fastest, most memory) or pattern (least memory)" },
 ];
 
 const BY_KEY = new Map<string, TrainField>(TRAIN_OPTIONS.map((f) => [f.key, f]));

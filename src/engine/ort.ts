@@ -37,15 +37,17 @@ export interface EngineOptions {
    * - "pattern": arena off, memory patterns on. Each run allocates its planned buffers as one
    *   block and frees it afterwards; that block is a fresh mmap (hundreds of MB for PLE at
    *   batch 4096) whose pages the kernel faults in and zeroes on every run.
-   * - "auto": "arena", except for a program that runs only now and then (the per-task program
-   *   of a loss-weighting method, needed on its diagnostics steps only), which gets
-   *   "pattern" so that its buffers are not held between its runs.
+   * - "auto": "arena" for the training step's main program, "pattern" for programs that run
+   *   only now and then, so that their buffers are not held between runs: the per-task
+   *   program of a loss-weighting method (needed on its diagnostics steps only), the eval and
+   *   losses programs, and the program of an epoch's last, smaller batch (see programFor).
    *
    * Measured in alternated steps (PLE defaults, batch 4096, one thread, one program per
    * process): "arena" took 0.75-0.81x the time of "pattern" for the EW step (weighted-sum
    * program) and 0.84-0.95x for the GradCraft step (per-task program), at the same peak RSS
-   * (570 against 584-600 MB, 500 against 495-507 MB). Two arena programs in one process hold
-   * both arenas: 0.87 GB for the EW and GradCraft programs at batch 4096, hence "auto".
+   * (570 against 584-600 MB, 500 against 495-507 MB). But every arena program holds its
+   * arena while it lives: a one-epoch `train --method ew` with every program on the arena
+   * peaked at 0.99 GB, against 0.6 GB, hence "auto".
    */
   memory: MemoryMode;
 }

@@ -51,8 +51,30 @@ function alloc(dtype: FloatDType, n: number): FloatArray {
   return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
 }
 
+/**
+ * Noise input buffers (dropout masks, gate noise) shared by the programs of one model, batch
+ * size and mode whose noise inputs are the same: the per-task and the weighted-sum program
+ * draw the same masks from a step's seed, so they need one set (62 MB for PLE at batch 4096).
+ * `busy` while a run uses it; a program that finds it busy (overlapping runs) uses its own.
+ * @internal
+ */
+export class NoiseBuffers {
+  busy = false;
+  readonly bufs: FloatArray[];
+  constructor(
+    readonly signature: string,
+    dtype: FloatDType,
+    noise: readonly NoiseSpec[],
+  ) {
+    this.bufs = noise.map((s) => alloc(dtype, s.n));
+  }
+  static signatureOf(dtype: FloatDType, batch: number, mode: Mode, noise: readonly NoiseSpec[]): string {
+    return `${dtype}|${batch}|${mode}|${noise.map((s) => `${s.kind}:${s.n}:${s.rate}`).join(",")}`;
+  }
+}
+
 export class Program {
-  private readonly noiseBufs: FloatArray[];
+  private own: NoiseBuffers | null = null;
   private readonly fetches: Record<string, ort.Tensor> = {};
   /** Output values (views of the pre-allocated fetch buffers: valid until the next run). */
   readonly out: Record<string, FloatArray> = {};
@@ -67,8 +89,8 @@ export class Program {
     readonly layout: GradLayout,
     readonly nodeCount: number,
     private readonly dtype: FloatDType,
+    private readonly shared: NoiseBuffers | null = null,
   ) {
-    this.noiseBufs = noise.map((s) => alloc(dtype, s.n));
     for (const o of outputs) {
       const buf = alloc(dtype, numel(o.tensor));
       this.out[o.name] = buf;
@@ -80,14 +102,21 @@ export class Program {
   async run(feeds: Record<string, ort.Tensor>, seed: number): Promise<Record<string, FloatArray>> {
     const all: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) if (this.inputNames.has(k)) all[k] = v;
+    let nb: NoiseBuffers | null = null;
     if (this.noise.length > 0) {
-      fillNoise(this.noise, this.noiseBufs, seed);
+      nb = this.shared && !this.shared.busy ? this.shared : (this.own ??= new NoiseBuffers("", this.dtype, this.noise));
+      fillNoise(this.noise, nb.bufs, seed);
       this.noise.forEach((s, k) => {
-        if (this.inputNames.has(s.input)) all[s.input] = new ort.Tensor(this.dtype, this.noiseBufs[k]!, s.kind === "dropout" ? [this.key.batch, s.n / this.key.batch] : [s.n]);
+        if (this.inputNames.has(s.input)) all[s.input] = new ort.Tensor(this.dtype, nb!.bufs[k]!, s.kind === "dropout" ? [this.key.batch, s.n / this.key.batch] : [s.n]);
       });
     }
     for (const name of this.inputNames) if (!(name in all)) throw new Error(`engine: no feed for graph input "${name}" (${this.key.kind} program)`);
-    await this.session.run(all, this.fetches);
+    if (nb) nb.busy = true;
+    try {
+      await this.session.run(all, this.fetches);
+    } finally {
+      if (nb) nb.busy = false;
+    }
     return this.out;
   }
 
@@ -156,11 +185,31 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
 }
 
 const cache = new WeakMap<Model, Map<string, Promise<Program>>>();
+const noisePools = new WeakMap<Model, Map<string, NoiseBuffers>>();
+
+function sharedNoise(model: Model, key: ProgramKey, noise: readonly NoiseSpec[]): NoiseBuffers | null {
+  if (noise.length === 0) return null;
+  let m = noisePools.get(model);
+  if (!m) {
+    m = new Map();
+    noisePools.set(model, m);
+  }
+  const sig = NoiseBuffers.signatureOf(model.dtype, key.batch, key.mode, noise);
+  let nb = m.get(sig);
+  if (!nb) {
+    nb = new NoiseBuffers(sig, model.dtype, noise);
+    m.set(sig, nb);
+  }
+  return nb;
+}
 
 /**
- * The compiled program for (model, key), created once. `occasional`: the program runs only
- * now and then, so under the engine's memory "auto" its session keeps no arena (read when
- * the program is first compiled).
+ * The compiled program for (model, key), created once. Under the engine's memory "auto" only
+ * the training step's main program keeps an arena (see EngineOptions.memory); a program is
+ * "occasional" (no arena) when the caller says so (`occasional`: the per-task program of a
+ * loss-weighting method, run on diagnostics steps only), when it is an eval or losses program
+ * (prediction and validation, between epochs), or when the model already has the same program
+ * for a larger batch (an epoch's last, smaller batch). Decided when the program is compiled.
  */
 export function programFor(model: Model, key: ProgramKey, opts: { occasional?: boolean } = {}): Promise<Program> {
   let m = cache.get(model);
@@ -171,11 +220,15 @@ export function programFor(model: Model, key: ProgramKey, opts: { occasional?: b
   const k = `${key.kind}|${key.batch}|${key.mode}|${key.objective}`;
   let p = m.get(k);
   if (!p) {
+    const same = `${key.kind}|`;
+    const tail = `|${key.mode}|${key.objective}`;
+    const larger = [...m.keys()].some((o) => o.startsWith(same) && o.endsWith(tail) && Number(o.slice(same.length, o.length - tail.length)) > key.batch);
+    const occasional = opts.occasional === true || key.kind === "eval" || key.kind === "losses" || larger;
     p = (async () => {
       const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
       const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });
-      const session = await createSession(ser.bytes, { occasional: opts.occasional === true });
-      return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype);
+      const session = await createSession(ser.bytes, { occasional });
+      return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype, sharedNoise(model, key, noise));
     })();
     m.set(k, p);
     p.catch(() => m.delete(k));
@@ -188,5 +241,6 @@ export async function releasePrograms(model: Model): Promise<void> {
   const m = cache.get(model);
   if (!m) return;
   cache.delete(model);
+  noisePools.delete(model);
   for (const p of m.values()) await (await p).release();
 }

@@ -107,7 +107,7 @@ export async function buildRun(options: TrainOptions, data?: PreparedDataset): P
   }
   checkModelOptions(arch, modelOptions, { strict: true });
   const methodOptions = resolveMethodOptions(methodEntry, o.methodOptions ?? {});
-  configureEngine({ ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.device !== undefined ? { device: o.device } : {}) });
+  configureEngine({ ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.device !== undefined ? { device: o.device } : {}), ...(o.memory !== undefined ? { memory: o.memory } : {}) });
   const ds = data ?? (await loadDataset(o.dataset, { cacheDir: o.cacheDir, source: o.source }));
   const T = ds.meta.tasks.length;
   const model = createModel(arch, { fields: ds.meta.fields, numTasks: T, dense: ds.meta.dense }, {

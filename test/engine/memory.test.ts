@@ -55,3 +55,24 @@ test("memory: an unknown mode is refused with the valid ones", () => {
   assert.throws(() => configureEngine({ memory: "pool" as MemoryMode }), /memory must be one of auto, arena, pattern, got "pool"/);
   assert.equal(engineOptions().memory, "auto", "the default is auto, and a refused option leaves it");
 });
+
+test("the per-task and weighted-sum programs share one set of noise buffers, and overlapping runs still draw their own masks", async () => {
+  const { GradWorkspace, perTaskGrads } = await import("../../src/grad/pertask.ts");
+  const { programFor } = await import("../../src/engine/programs.ts");
+  const model = createModel("ple", { fields: TINY_FIELDS, numTasks: T }, { ...TINY_OPTS, dropout: 0.3 });
+  const ws = new GradWorkspace(model);
+  const b = randomBatch(TINY_FIELDS, T, 32, 9);
+  const run = async (cot: "per-task" | "sum", seed: number): Promise<number[]> => Array.from((await perTaskGrads(ws, b, { mode: "train", seed, cotangents: cot })).losses);
+  const seqA = await run("per-task", 1);
+  const seqB = await run("sum", 2);
+  const seqA2 = await run("per-task", 2);
+  assert.notDeepEqual(seqA, seqA2, "different seeds draw different masks (the check below could fail)");
+  const pa = await programFor(model, { kind: "per-task", batch: 32, mode: "train", objective: "bce" });
+  const pb = await programFor(model, { kind: "weighted-sum", batch: 32, mode: "train", objective: "bce" });
+  const shared = (p: unknown): unknown => (p as { shared: unknown }).shared;
+  assert.ok(shared(pa) !== null && shared(pa) === shared(pb), "one NoiseBuffers for both programs");
+  // overlapping: both runs fill their masks before either executes; the second must not overwrite the first's
+  const [ca, cb] = await Promise.all([run("per-task", 1), run("sum", 2)]);
+  assert.deepEqual(ca, seqA);
+  assert.deepEqual(cb, seqB);
+});
