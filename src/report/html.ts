@@ -16,6 +16,8 @@ export interface ReportOptions {
   meta?: Record<string, string>;
   /** Paired differences with 95 % intervals (ComparisonTable.differences): tables and interval plots. */
   differences?: DifferenceTable[];
+  /** Pre-rendered quality-bar section (trusted HTML from qualityToHtml, a <section id="quality">); inserted as is. */
+  qualityHtml?: string;
 }
 
 /** Method colours (Tableau 10 without its grey; the single-task baseline is grey and dashed). */
@@ -465,6 +467,7 @@ export function renderReport(opts: ReportOptions): string {
     `<nav>${[
       opts.tableHtml ? ["table", "Comparison"] : null,
       opts.differences?.length ? ["differences", "Paired differences"] : null,
+      opts.qualityHtml ? ["quality", "Quality bar"] : null,
       ["auc", "Validation AUC"],
       ["norms", "Gradient norms"],
       ["cosine", "Cosine &amp; conflicts"],
@@ -476,6 +479,7 @@ export function renderReport(opts: ReportOptions): string {
   ];
   if (opts.tableHtml) body.push(`<section id="table"><h2>Comparison</h2><div class="table-wrap">${opts.tableHtml}</div></section>`);
   if (opts.differences?.length) body.push(differencesSection(opts.differences, methodColors(runs)));
+  if (opts.qualityHtml) body.push(opts.qualityHtml);
   if (runs.length === 0) {
     body.push(`<section><h2>Runs</h2>${note("No runs to report.")}</section>`);
   } else {

@@ -315,7 +315,8 @@ export function diffCell(a: number[], b: number[], digits: number): DiffCell {
 /** Placeholder for not-applicable cells (the baseline's RI). */
 const NA = "-";
 
-function mdEscape(s: string): string {
+/** Escapes a label for GitHub Markdown (backslash before Markdown punctuation, newlines → space). */
+export function mdEscape(s: string): string {
   return s.replace(/[\r\n]+/g, " ").replace(/[\\`*_{}[\]<>|&~#]/g, (c) => `\\${c}`);
 }
 

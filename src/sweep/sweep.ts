@@ -1,13 +1,16 @@
 /**
  * `bench`: the paper's comparison table for any dataset. Plans the jobs, runs the
  * grid selection (validation only) and the final seeds in parallel workers, then
- * writes results.md, results.csv, report.html and sweep.json into the output folder.
+ * writes results.md, results.csv, report.html, quality.json and sweep.json into the output folder
+ * (results.md and report.html end with the quality bar, src/report/quality.ts).
  */
 import { join, resolve } from "node:path";
 import { hostname, cpus } from "node:os";
 import type { RunResult } from "../report/types.ts";
 import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
+import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type QualityBar } from "../report/quality.ts";
+import { resultPath } from "./runner.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
@@ -24,6 +27,8 @@ export interface SweepOutput {
   results: RunResult[];
   /** Ids of the planned jobs without a result (other shards' jobs, or not run yet). */
   missing: string[];
+  /** The quality bar written to results.md, report.html and quality.json. */
+  quality: QualityBar;
 }
 
 const LABELS: Record<string, string> = { single: "Single", lr: "LR" };
@@ -132,6 +137,11 @@ export async function runSweep(
       )
     : built;
   const markdown = toMarkdown(table);
+  // The quality bar (against LR, GradCraft's rank, diagnostics when it does not lead), from the final results present.
+  const quality = buildQualityBar(summaries, {
+    diagFiles: (m) => present.filter((j) => j.method === m).map((j) => resultPath(runsDir, j).replace(/\.json$/, ".diag.jsonl")),
+    missing: missing.length,
+  });
   const csv = toCsv(table);
   const meta: Record<string, string> = {
     command: opts.command,
@@ -144,12 +154,13 @@ export async function runSweep(
     "wall time": `${((Date.now() - t0) / 1000).toFixed(0)} s`,
     ...(missing.length ? { results: `${results.length} of ${fin.length} jobs (missing: ${missing.join(", ")})` } : {}),
   };
-  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences });
-  writeFileAtomic(join(out, "results.md"), markdown + "\n");
+  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences, qualityHtml: qualityToHtml(quality) });
+  writeFileAtomic(join(out, "results.md"), markdown + "\n" + qualityToMarkdown(quality));
   writeFileAtomic(join(out, "results.csv"), csv);
   writeFileAtomic(join(out, "differences.csv"), differencesToCsv(table));
   const htmlPath = join(out, "report.html");
   writeFileAtomic(htmlPath, html);
+  writeFileAtomic(join(out, "quality.json"), qualityToJson(quality));
   writeFileAtomic(join(out, "sweep.json"), JSON.stringify({ config: cfg, chosen, jobs: fin.map((j) => j.id), meta }, null, 2));
-  return { markdown, csv, htmlPath, chosen, results, missing };
+  return { markdown, csv, htmlPath, chosen, results, missing, quality };
 }
