@@ -17,7 +17,7 @@ import { parseValue } from "./config/schema.ts";
 import { checkSeeds, parseGridValues, parseSet, readSweepFile, resolveSweepConfig, sweepDefault, type SweepFile } from "./config/sweep-config.ts";
 import { loadPlugins } from "./plugins.ts";
 import { registerDeployCommands } from "./deploy/cli.ts";
-import { describeSynth, writeSynthDataset } from "./data/synth.ts";
+import { describeSynth, SYNTH_MAX_NOISE, writeSynthDataset } from "./data/synth.ts";
 import { readConflictConfig, runConflictBench } from "./sweep/conflict.ts";
 import { parseShard, type Shard } from "./sweep/modes.ts";
 import { DEFAULT_QUEUE_NAME, QUEUE_PASSWORD_ENV, QUEUE_URL_ENV, redactArgs } from "./sweep/queue-url.ts";
@@ -333,7 +333,9 @@ program
   .option("--hidden <k>", "hidden feature dimensions (at least tasks + 1)", num("--hidden", { int: true, min: 2 }))
   .option("--rates <list>", "label rate per task, comma list (default 0.5,0.25,0.15,0.02,0.005,0.002)")
   .option("--signal <x>", "logit scale of the hidden score", num("--signal", { min: 0 }))
-  .action((o: { out: string; cosine: number; seed: number; rows?: number; users?: number; items?: number; hidden?: number; rates?: string; signal?: number }) => {
+  .option("--noise <sigma>", "scale of an unobserved per-row label noise on the logits, in [0, 10] (default 0: none)", num("--noise", { min: 0, max: SYNTH_MAX_NOISE }))
+  .option("--noise-cosine <rho>", "cosine between the tasks' label-noise terms, in [-1, 1] (default 0; rho < 0: tasks of different parity get opposite noise; needs --noise > 0)", num("--noise-cosine", { min: -1, max: 1 }))
+  .action((o: { out: string; cosine: number; seed: number; rows?: number; users?: number; items?: number; hidden?: number; rates?: string; signal?: number; noise?: number; noiseCosine?: number }) => {
     const rates = o.rates?.split(",").map((x) => cliCheck(() => num("--rates")(x)));
     const f = writeSynthDataset(o.out, {
       cosine: o.cosine,
@@ -344,6 +346,8 @@ program
       ...(o.hidden !== undefined ? { hidden: o.hidden } : {}),
       ...(rates ? { rates } : {}),
       ...(o.signal !== undefined ? { signal: o.signal } : {}),
+      ...(o.noise !== undefined ? { noise: o.noise } : {}),
+      ...(o.noiseCosine !== undefined ? { noiseCosine: o.noiseCosine } : {}),
     });
     console.log(describeSynth(f.data));
     console.log(`spec: ${f.spec} (train with --dataset ${f.spec}); log: ${f.csv}; generator details: ${f.meta}`);

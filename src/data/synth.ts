@@ -24,10 +24,28 @@
  * parity have |C| (pairwise cosine C for all pairs is impossible below −1/(T−1)). C = −1
  * makes t1 and t2 exact opposites.
  *
- * Labels. logit_t = signal · ⟨w_t, z⟩ + b_t, label ~ Bernoulli(σ(logit_t)); b_t is solved
- * (bisection) so that the mean of σ(logit_t) over the generated rows equals the target rate
- * r_t, so the realised rate is r_t up to binomial noise. Default rates 0.5, 0.25, 0.15, 0.02,
- * 0.005, 0.002 follow KuaiRand's ev, lv, cv, like, follow, forward (0.5 .. 0.001).
+ * Labels. logit_t = signal · ⟨w_t, z⟩ + n_t + b_t, label ~ Bernoulli(σ(logit_t)); b_t is
+ * solved (bisection) so that the mean of σ(logit_t) over the generated rows (noise included)
+ * equals the target rate r_t, so the realised rate is r_t up to binomial noise. Default rates
+ * 0.5, 0.25, 0.15, 0.02, 0.005, 0.002 follow KuaiRand's ev, lv, cv, like, follow, forward
+ * (0.5 .. 0.001).
+ *
+ * Label noise (`noise` σ ≥ 0, default 0; `noiseCosine` ρ in [−1, 1], default 0). An
+ * unobserved per-row logit term: per row, ε_0, ε_1..ε_T ~ N(0, 1) (their own seeded stream) and
+ *   n_t = σ · (√|ρ| · s'_t · ε_0 + √(1 − |ρ|) · ε_t),
+ * with s'_t built like the weights' s_t (all +1 for ρ ≥ 0; for ρ < 0, +1 for odd t and −1
+ * for even t). So Var n_t = σ² and corr(n_i, n_j) = s'_i s'_j |ρ|: ρ for every pair when
+ * ρ ≥ 0; for ρ < 0, ρ between tasks of different parity and |ρ| within a parity. With σ = 0
+ * (the default) n_t = 0, no noise is drawn and the output is byte for byte the generator
+ * without this knob (same dataset name, spec, CSV and metadata, hence the same content hash).
+ * Why: the weight cosine C alone does not create gradient conflict on the shared parameters
+ * (measured mean pairwise task-gradient cosine 0.004 to 0.03 at every C, README "Controlled
+ * task conflict"): ⟨w_t, z⟩ is a function of the inputs, so each task's own tower can absorb
+ * the sign of its weight vector. n_t is not a function of the inputs, so no tower can absorb
+ * it: the tasks' residuals are correlated as the n_t are, and for ρ < 0 tasks of different
+ * parity get opposing gradients on the shared parameters (with C = +0.9, σ = 3 and ρ = −1,
+ * EW's measured gradient cosine of t1–t2 went from +0.07 to −0.10, of t2–t3 from +0.11 to
+ * −0.06, while t1–t3 went from +0.03 to +0.14).
  *
  * Everything is a function of the options (seed included): the same options give the same
  * bytes, hence the same dataset content hash and reusable caches and bench jobs.
@@ -53,8 +71,12 @@ export interface SynthOptions {
   hidden?: number;
   /** Label rate per task, in (0, 1); one task per entry (default 0.5, 0.25, 0.15, 0.02, 0.005, 0.002). */
   rates?: number[];
-  /** Logit scale: logit = signal · ⟨w_t, z⟩ + b_t (default 2). */
+  /** Logit scale: logit = signal · ⟨w_t, z⟩ + n_t + b_t (default 2). */
   signal?: number;
+  /** Scale σ of the unobserved per-row label noise n_t, in [0, 10] (default 0: none; see the file comment). */
+  noise?: number;
+  /** Cosine ρ between the tasks' label-noise terms, in [−1, 1] (default 0; ρ < 0 as C < 0). Needs noise > 0. */
+  noiseCosine?: number;
 }
 
 export const SYNTH_DEFAULTS = Object.freeze({
@@ -64,7 +86,12 @@ export const SYNTH_DEFAULTS = Object.freeze({
   hidden: 8,
   rates: Object.freeze([0.5, 0.25, 0.15, 0.02, 0.005, 0.002]) as readonly number[],
   signal: 2,
+  noise: 0,
+  noiseCosine: 0,
 });
+
+/** Largest label-noise scale σ: beyond it the calibrated biases can leave their search range. */
+export const SYNTH_MAX_NOISE = 10;
 
 const GROUPS = 20;
 const CATEGORIES = 30;
@@ -93,6 +120,15 @@ export function resolveSynthOptions(o: SynthOptions): ResolvedSynthOptions {
   if (hidden < rates.length + 1) throw new Error(`synth: hidden must be at least tasks + 1 = ${rates.length + 1} (one shared and one own direction per task), got ${hidden}`);
   const signal = o.signal ?? SYNTH_DEFAULTS.signal;
   if (typeof signal !== "number" || !(signal > 0) || !Number.isFinite(signal)) throw new Error(`synth: signal must be a positive number, got ${String(signal)}`);
+  const noise = o.noise ?? SYNTH_DEFAULTS.noise;
+  if (typeof noise !== "number" || !Number.isFinite(noise) || noise < 0 || noise > SYNTH_MAX_NOISE) {
+    throw new Error(`synth: noise must be a number in [0, ${SYNTH_MAX_NOISE}] (the label-noise scale σ; 0: none), got ${String(noise)}`);
+  }
+  const noiseCosine = o.noiseCosine ?? SYNTH_DEFAULTS.noiseCosine;
+  if (typeof noiseCosine !== "number" || !Number.isFinite(noiseCosine) || noiseCosine < -1 || noiseCosine > 1) {
+    throw new Error(`synth: noiseCosine must be a number in [-1, 1], got ${String(noiseCosine)}`);
+  }
+  if (noise === 0 && noiseCosine !== 0) throw new Error(`synth: noiseCosine ${noiseCosine} has no effect without label noise: set noise > 0`);
   return {
     cosine: o.cosine,
     seed: checkInt("seed", o.seed, 0, 2 ** 32 - 1),
@@ -102,6 +138,8 @@ export function resolveSynthOptions(o: SynthOptions): ResolvedSynthOptions {
     hidden,
     rates,
     signal,
+    noise,
+    noiseCosine,
   };
 }
 
@@ -131,15 +169,49 @@ export function orthonormal(count: number, k: number, rng: Rng): Float64Array[] 
   return out;
 }
 
+/** The signs s_1..s_T of the shared direction for cosine c: all +1 for c ≥ 0; for c < 0, +1 for t1, t3, ... and −1 for t2, t4, .... */
+export function taskSigns(tasks: number, cosine: number): number[] {
+  return Array.from({ length: tasks }, (_, t) => (cosine < 0 && t % 2 === 1 ? -1 : 1));
+}
+
 /** The task weight vectors w_1..w_T (unit norm) for cosine C: see the file comment. */
 export function taskWeights(tasks: number, k: number, cosine: number, rng: Rng): Float64Array[] {
   const [u, ...v] = orthonormal(tasks + 1, k, rng);
   const a = Math.sqrt(Math.abs(cosine));
   const b = Math.sqrt(1 - Math.abs(cosine));
+  const signs = taskSigns(tasks, cosine);
   return v.map((vt, t) => {
-    const s = cosine < 0 && t % 2 === 1 ? -1 : 1;
+    const s = signs[t]!;
     return Float64Array.from({ length: k }, (_, i) => s * a * u![i]! + b * vt[i]!);
   });
+}
+
+/**
+ * The label-noise terms n_t[row] = σ · (√|ρ| · s'_t · ε_0 + √(1 − |ρ|) · ε_t) for `rows` rows
+ * (see the file comment): per row, ε_0 then ε_1..ε_T are drawn from `rng` in that order.
+ * corr(n_i, n_j) = s'_i s'_j |ρ|, with s'_t = taskSigns(tasks, ρ).
+ */
+export function labelNoise(tasks: number, rows: number, sigma: number, rho: number, rng: Rng): Float64Array[] {
+  const signs = taskSigns(tasks, rho);
+  const a = sigma * Math.sqrt(Math.abs(rho));
+  const b = sigma * Math.sqrt(1 - Math.abs(rho));
+  const out = Array.from({ length: tasks }, () => new Float64Array(rows));
+  for (let r = 0; r < rows; r++) {
+    const shared = rng.normal();
+    for (let t = 0; t < tasks; t++) out[t]![r] = a * signs[t]! * shared + b * rng.normal();
+  }
+  return out;
+}
+
+/** Pairwise Pearson correlations of equally long series, as rows. */
+export function correlationMatrix(x: readonly ArrayLike<number>[]): number[][] {
+  const centred = x.map((v) => {
+    let m = 0;
+    for (let i = 0; i < v.length; i++) m += v[i]!;
+    m /= v.length;
+    return Float64Array.from({ length: v.length }, (_, i) => v[i]! - m);
+  });
+  return cosineMatrix(centred);
 }
 
 /** Pairwise cosines of vectors, as rows. */
@@ -182,6 +254,10 @@ export interface SynthData {
   cosines: number[][];
   /** Mean of the off-diagonal cosines. */
   meanCosine: number;
+  /** Realised pairwise correlations of the label-noise terms n_t over the rows; null without noise. */
+  noiseCorrelations: number[][] | null;
+  /** Mean of their off-diagonal entries; null without noise. */
+  meanNoiseCorrelation: number | null;
   biases: number[];
   /** Target and realised label rates per task. */
   rates: number[];
@@ -198,6 +274,8 @@ export function generateSynth(opts: SynthOptions): SynthData {
   const rngL = new Rng(o.seed * 7 + 2);
   const rngR = new Rng(o.seed * 7 + 3);
   const rngY = new Rng(o.seed * 7 + 4);
+  // Drawn only with noise, so that noise 0 leaves every other stream and the output as before.
+  const noise = o.noise > 0 ? labelNoise(T, o.rows, o.noise, o.noiseCosine, new Rng(o.seed * 7 + 5)) : null;
   const weights = taskWeights(T, k, o.cosine, rngW);
   const table = (n: number) => Float64Array.from({ length: n * k }, () => rngL.normal());
   const A = table(o.users), P = table(o.users), B = table(o.items), Q = table(o.items);
@@ -222,14 +300,19 @@ export function generateSynth(opts: SynthOptions): SynthData {
     }
     for (let t = 0; t < T; t++) scores[t]![r] = o.signal * dot(weights[t]!, z);
   }
+  if (noise) for (let t = 0; t < T; t++) for (let r = 0; r < N; r++) scores[t]![r]! += noise[t]![r]!;
   const biases = o.rates.map((rate, t) => calibrateBias(scores[t]!, rate));
   const labels = Array.from({ length: T }, () => new Uint8Array(N));
   for (let r = 0; r < N; r++) {
     for (let t = 0; t < T; t++) labels[t]![r] = rngY.next() < sigmoid(scores[t]![r]! + biases[t]!) ? 1 : 0;
   }
   const cosines = cosineMatrix(weights);
-  let off = 0;
-  for (let a = 0; a < T; a++) for (let b = a + 1; b < T; b++) off += cosines[a]![b]!;
+  const offMean = (m: number[][]) => {
+    let off = 0;
+    for (let a = 0; a < T; a++) for (let b = a + 1; b < T; b++) off += m[a]![b]!;
+    return off / ((T * (T - 1)) / 2);
+  };
+  const noiseCorrelations = noise ? correlationMatrix(noise) : null;
   return {
     options: o,
     tasks: Array.from({ length: T }, (_, t) => `t${t + 1}`),
@@ -241,16 +324,22 @@ export function generateSynth(opts: SynthOptions): SynthData {
     labels,
     weights: weights.map((w) => Array.from(w)),
     cosines,
-    meanCosine: off / ((T * (T - 1)) / 2),
+    meanCosine: offMean(cosines),
+    noiseCorrelations,
+    meanNoiseCorrelation: noiseCorrelations ? offMean(noiseCorrelations) : null,
     biases,
     rates: o.rates,
     realisedRates: labels.map((l) => l.reduce((s, x) => s + x, 0) / N),
   };
 }
 
-/** A filesystem-safe dataset name for the options, e.g. `synth-cos-0.5-s1`. */
-export function synthName(o: Pick<SynthOptions, "cosine" | "seed">): string {
-  return `synth-cos${o.cosine}-s${o.seed}`;
+/**
+ * A filesystem-safe dataset name for the options, e.g. `synth-cos-0.5-s1`, or with label noise
+ * `synth-cos0.9-noise3-ncos-0.9-s1` (noise 0: the name without it, as before the knob existed).
+ */
+export function synthName(o: Pick<SynthOptions, "cosine" | "seed" | "noise" | "noiseCosine">): string {
+  const noise = o.noise ?? 0;
+  return `synth-cos${o.cosine}${noise > 0 ? `-noise${noise}-ncos${o.noiseCosine ?? 0}` : ""}-s${o.seed}`;
 }
 
 /** The dataset spec for a generated log file `log` (relative to the spec's folder). */
@@ -261,7 +350,10 @@ export function synthSpec(data: SynthData, log = "synth.csv"): DatasetSpec & { d
     description:
       `mtlcraft synth: ${data.tasks.length} logistic tasks on shared hidden features (k=${o.hidden}), weight-vector cosine ${o.cosine}` +
       `${o.cosine < 0 ? " between tasks of different parity (|C| within a parity)" : ""}; rates ${o.rates.join(", ")}; ` +
-      `${o.rows} rows, ${o.users} users, ${o.items} items, signal ${o.signal}, seed ${o.seed}`,
+      `${o.rows} rows, ${o.users} users, ${o.items} items, signal ${o.signal}, seed ${o.seed}` +
+      (o.noise > 0
+        ? `; unobserved per-row label noise on the logits, scale ${o.noise}, cosine ${o.noiseCosine} between tasks${o.noiseCosine < 0 ? " of different parity (|cosine| within a parity)" : ""}`
+        : ""),
     log,
     userColumn: "user_id",
     itemColumn: "item_id",
@@ -303,8 +395,13 @@ export function writeSynthDataset(dir: string, opts: SynthOptions): SynthFiles {
   const meta = join(root, "synth.meta.json");
   writeFileAtomic(csv, synthCsv(data));
   writeFileAtomic(spec, JSON.stringify(synthSpec(data), null, 2) + "\n");
-  const { options, tasks, weights, cosines, meanCosine, biases, rates, realisedRates } = data;
-  writeFileSync(meta, JSON.stringify({ options, tasks, weights, cosines, meanCosine, biases, rates, realisedRates }, null, 2) + "\n");
+  const { options, tasks, weights, cosines, meanCosine, noiseCorrelations, meanNoiseCorrelation, biases, rates, realisedRates } = data;
+  // Without noise the file is as before the noise knob (no noise keys at all).
+  const metaJson =
+    options.noise > 0
+      ? { options, tasks, weights, cosines, meanCosine, noiseCorrelations, meanNoiseCorrelation, biases, rates, realisedRates }
+      : { options: Object.fromEntries(Object.entries(options).filter(([k]) => k !== "noise" && k !== "noiseCosine")), tasks, weights, cosines, meanCosine, biases, rates, realisedRates };
+  writeFileSync(meta, JSON.stringify(metaJson, null, 2) + "\n");
   return { spec, csv, meta, data };
 }
 
@@ -315,6 +412,9 @@ export function describeSynth(data: SynthData): string {
   const lines = [
     `${o.rows} rows, ${o.users} users, ${o.items} items, k=${o.hidden}, signal ${o.signal}, seed ${o.seed}`,
     `weight-vector cosine C=${o.cosine} (mean over pairs ${f(data.meanCosine)})`,
+    ...(o.noise > 0
+      ? [`label noise σ=${o.noise}, noise cosine ρ=${o.noiseCosine} (realised correlation: mean over pairs ${f(data.meanNoiseCorrelation!)}, t1–t2 ${f(data.noiseCorrelations![0]![1]!)})`]
+      : []),
     `task   target rate  realised  bias     cos with t1`,
     ...data.tasks.map((t, i) => `${t.padEnd(6)} ${f(data.rates[i]!).padStart(11)}  ${f(data.realisedRates[i]!).padStart(8)}  ${f(data.biases[i]!, 3).padStart(7)}  ${f(data.cosines[0]![i]!, 3).padStart(6)}`),
   ];

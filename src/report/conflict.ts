@@ -2,7 +2,9 @@
  * Tables and the page of the controlled-conflict benchmark (`mtlcraft conflict`): each
  * method's AV-A (mean test AUC over tasks) against the cosine C between the synthetic tasks'
  * weight vectors (src/data/synth.ts), with 95 % t-intervals over seeds, and the paired
- * differences against EW and Single (same seed: same initialisation and data order).
+ * differences against EW and Single (same seed: same initialisation and data order). Or, on
+ * the label-noise axis (`noiseCosines` in the conflict config), against the cosine ρ between
+ * the tasks' unobserved per-row logit noise at one fixed C.
  */
 import { meanInterval } from "../metrics/ci.ts";
 import { BASELINE_COLOR, METHOD_PALETTE, REPORT_FOOTER, reportPage } from "./html.ts";
@@ -17,11 +19,17 @@ export interface ConflictRun {
   avA: number;
 }
 
+/** What the points vary: the weight-vector cosine C (default), or the label-noise cosine ρ at one fixed C and noise scale σ. */
+export type ConflictAxis = { kind: "cosine" } | { kind: "noiseCosine"; weightCosine: number; noise: number };
+
 /** All runs at one cosine. */
 export interface ConflictPoint {
-  /** The generator's C. */
+  /** The generator's C; on the label-noise axis, its ρ (`noiseCosine`). */
   cosine: number;
-  /** Mean pairwise cosine of the weight vectors (C for C ≥ 0; less negative for C < 0). */
+  /**
+   * Mean pairwise cosine of the weight vectors (C for C ≥ 0; less negative for C < 0); on the
+   * label-noise axis, the realised mean pairwise correlation of the label-noise terms.
+   */
   meanCosine: number;
   runs: ConflictRun[];
   /**
@@ -41,6 +49,9 @@ export interface IntervalCell {
 }
 
 export interface ConflictTable {
+  /** What `cosines` holds: C (default) or the label-noise cosine ρ. */
+  axis: ConflictAxis;
+  /** The x values: C, or ρ on the label-noise axis. */
   cosines: number[];
   meanCosines: number[];
   /** Per cosine: the measured gradient statistics, null where none were recorded. */
@@ -60,20 +71,49 @@ const fixed = (x: number, d: number) => {
 };
 const signedCos = (c: number) => (c > 0 ? `+${c}` : String(c));
 
+/** The axis' words in the tables, CSV and plots (`caption` is HTML). */
+function axisText(a: ConflictAxis) {
+  if (a.kind === "cosine") {
+    return {
+      symbol: "C",
+      mean: "mean pair cos",
+      csv: "cosine,mean_pair_cosine",
+      against: "the weight-vector cosine C",
+      xLabel: "cosine C between task weight vectors",
+      section: "AV-A against the cosine",
+      caption:
+        "Test AV-A (mean AUC over the tasks) per method at each cosine C between the tasks' weight vectors; line = mean over seeds, band = 95 % t-interval. C &lt; 0: tasks of different parity point apart (t1 against t2, ...), tasks of the same parity at |C|.",
+    };
+  }
+  const fixedAt = `weight-vector cosine C = ${a.weightCosine}, label-noise scale σ = ${a.noise}`;
+  return {
+    symbol: "ρ",
+    mean: "mean noise corr",
+    csv: "noise_cosine,mean_noise_correlation",
+    against: `the label-noise cosine ρ (${fixedAt}; mean noise corr: the realised mean pairwise correlation of the tasks' logit noise)`,
+    xLabel: "label-noise cosine ρ",
+    section: "AV-A against the label-noise cosine",
+    caption:
+      `Test AV-A (mean AUC over the tasks) per method at each label-noise cosine ρ (${esc(fixedAt)}); line = mean over seeds, band = 95 % t-interval. ` +
+      "ρ is the correlation between the tasks' unobserved per-row logit noise; ρ &lt; 0: tasks of different parity get opposite noise (t1 against t2, ...), tasks of the same parity |ρ|.",
+  };
+}
+
 /**
  * Builds the tables. Within a method and cosine, every seed must appear once; pairs are
  * matched by seed. @throws on an empty input or a duplicated (cosine, method, seed).
  */
-export function buildConflictTable(points: ConflictPoint[], opts: { references?: string[]; digits?: number } = {}): ConflictTable {
+export function buildConflictTable(points: ConflictPoint[], opts: { references?: string[]; digits?: number; axis?: ConflictAxis } = {}): ConflictTable {
   if (points.length === 0) throw new Error("buildConflictTable: no points");
   const digits = opts.digits ?? 4;
+  const axis: ConflictAxis = opts.axis ?? { kind: "cosine" };
   const columns: { method: string; label: string }[] = [];
   for (const p of points) for (const r of p.runs) if (!columns.some((c) => c.method === r.method)) columns.push({ method: r.method, label: r.label });
   const bySeed = points.map((p) => {
     const m = new Map<string, Map<number, number>>();
     for (const r of p.runs) {
       const s = m.get(r.method) ?? new Map<number, number>();
-      if (s.has(r.seed)) throw new Error(`buildConflictTable: cosine ${p.cosine}: method "${r.method}" has seed ${r.seed} twice`);
+      if (s.has(r.seed)) throw new Error(`buildConflictTable: ${axis.kind === "cosine" ? "cosine" : "noise cosine"} ${p.cosine}: method "${r.method}" has seed ${r.seed} twice`);
       s.set(r.seed, r.avA);
       m.set(r.method, s);
     }
@@ -106,7 +146,7 @@ export function buildConflictTable(points: ConflictPoint[], opts: { references?:
     );
     versus.push({ reference: ref, referenceLabel: refCol.label, columns: cols, cells });
   }
-  return { cosines: points.map((p) => p.cosine), meanCosines: points.map((p) => p.meanCosine), gradients: points.map((p) => p.gradients ?? null), columns, avA, versus, digits };
+  return { axis, cosines: points.map((p) => p.cosine), meanCosines: points.map((p) => p.meanCosine), gradients: points.map((p) => p.gradients ?? null), columns, avA, versus, digits };
 }
 
 /** The measured-gradient columns (none when no point has them). */
@@ -132,11 +172,12 @@ function mdCell(c: DiffCell | null): string {
 export function conflictToMarkdown(t: ConflictTable): string {
   const labels = (cols: { label: string }[]) => cols.map((c) => c.label.replace(/\|/g, "\\|")).join(" | ");
   const g = gradientColumns(t);
+  const ax = axisText(t.axis);
   const out = [
-    "AV-A (mean test AUC over tasks; mean over seeds ± half-width of the 95 % t-interval) against the weight-vector cosine C" +
+    `AV-A (mean test AUC over tasks; mean over seeds ± half-width of the 95 % t-interval) against ${ax.against}` +
       (g.note ? `; ${g.note}` : "") + ":",
     "",
-    `| C | mean pair cos | ${g.head.map((h) => `${h} | `).join("")}${labels(t.columns)} |`,
+    `| ${ax.symbol} | ${ax.mean} | ${g.head.map((h) => `${h} | `).join("")}${labels(t.columns)} |`,
     `|---:|---:|${g.head.map(() => "---:|").join("")}${t.columns.map(() => "---:").join("|")}|`,
     ...t.cosines.map((c, i) => `| ${signedCos(c)} | ${fixed(t.meanCosines[i]!, 2)} | ${g.cells(i).map((x) => `${x} | `).join("")}${t.avA[i]!.map((x) => x?.text ?? "-").join(" | ")} |`),
   ];
@@ -145,7 +186,7 @@ export function conflictToMarkdown(t: ConflictTable): string {
       "",
       `AV-A − ${v.referenceLabel}, paired by seed: mean [95 % t-interval]; bold: the interval excludes 0:`,
       "",
-      `| C | ${labels(v.columns)} |`,
+      `| ${ax.symbol} | ${labels(v.columns)} |`,
       `|---:|${v.columns.map(() => "---:").join("|")}|`,
       ...t.cosines.map((c, i) => `| ${signedCos(c)} | ${v.cells[i]!.map(mdCell).join(" | ")} |`),
     );
@@ -153,11 +194,14 @@ export function conflictToMarkdown(t: ConflictTable): string {
   return out.join("\n") + "\n";
 }
 
-/** Long CSV: cosine,mean_pair_cosine,method,label,metric,mean,n,ci_low,ci_high (metric "AV-A" or "AV-A - <ref>"). */
+/**
+ * Long CSV: cosine,mean_pair_cosine,method,label,metric,mean,n,ci_low,ci_high (metric "AV-A" or
+ * "AV-A - <ref>"); on the label-noise axis the first two columns are noise_cosine,mean_noise_correlation.
+ */
 export function conflictToCsv(t: ConflictTable): string {
   const q = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const num = (x: number | null) => (x === null || Number.isNaN(x) ? "" : String(x));
-  const lines = ["cosine,mean_pair_cosine,method,label,metric,mean,n,ci_low,ci_high"];
+  const lines = [`${axisText(t.axis).csv},method,label,metric,mean,n,ci_low,ci_high`];
   t.cosines.forEach((c, i) => {
     const g = t.gradients[i];
     if (!g) return;
@@ -194,7 +238,7 @@ function htmlTable(head: string[], rows: string[][]): string {
   ].join("");
 }
 
-/** The SVG plot of AV-A against C per method (line = mean over seeds, band = 95 % t-interval). */
+/** The SVG plot of AV-A against C (or ρ) per method (line = mean over seeds, band = 95 % t-interval). */
 export function conflictChart(t: ConflictTable): string {
   const col = colors(t.columns);
   const order = t.cosines.map((c, i) => [c, i] as const).sort((a, b) => a[0] - b[0]);
@@ -205,7 +249,7 @@ export function conflictChart(t: ConflictTable): string {
     points: order.map(([x, i]) => [x, t.avA[i]![j]?.mean ?? null]),
     band: order.map(([x, i]) => [x, t.avA[i]![j]?.lo ?? null, t.avA[i]![j]?.hi ?? null]),
   }));
-  return lineChart({ series, width: 760, height: 360, fontSize: 12, xLabel: "cosine C between task weight vectors", yLabel: "test AV-A", title: "AV-A against task conflict" });
+  return lineChart({ series, width: 760, height: 360, fontSize: 12, xLabel: axisText(t.axis).xLabel, yLabel: "test AV-A", title: "AV-A against task conflict" });
 }
 
 /** The plot of the paired difference against `reference` per method. */
@@ -219,7 +263,7 @@ export function conflictDiffChart(t: ConflictTable, v: ConflictTable["versus"][n
     points: order.map(([x, i]) => [x, v.cells[i]![j]?.mean ?? null]),
     band: order.map(([x, i]) => [x, v.cells[i]![j]?.lo ?? null, v.cells[i]![j]?.hi ?? null]),
   }));
-  return lineChart({ series, width: 760, height: 320, fontSize: 12, xLabel: "cosine C between task weight vectors", yLabel: `AV-A − ${v.referenceLabel}`, title: `Paired difference against ${v.referenceLabel}` });
+  return lineChart({ series, width: 760, height: 320, fontSize: 12, xLabel: axisText(t.axis).xLabel, yLabel: `AV-A − ${v.referenceLabel}`, title: `Paired difference against ${v.referenceLabel}` });
 }
 
 /** A self-contained HTML page: tables, the AV-A plot and one difference plot per reference. */
@@ -229,11 +273,12 @@ export function renderConflictReport(t: ConflictTable, opts: { title: string; me
     .map((c) => `<li><span class="sw" style="border-top-color:${col.get(c.method)};border-top-style:${c.method === "single" ? "dashed" : "solid"}"></span>${esc(c.label)}</li>`)
     .join("")}</ul>`;
   const meta = Object.entries(opts.meta ?? {});
+  const ax = axisText(t.axis);
   const body = [
     `<header><h1>${esc(opts.title)}</h1>`,
     meta.length ? `<dl class="meta">${meta.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>` : "",
     `</header>`,
-    `<section id="plot"><h2>AV-A against the cosine</h2>${legend}<figure class="wide">${conflictChart(t)}<figcaption>Test AV-A (mean AUC over the tasks) per method at each cosine C between the tasks' weight vectors; line = mean over seeds, band = 95 % t-interval. C &lt; 0: tasks of different parity point apart (t1 against t2, ...), tasks of the same parity at |C|.${opts.notes ? ` ${esc(opts.notes)}` : ""}</figcaption></figure>`,
+    `<section id="plot"><h2>${esc(ax.section)}</h2>${legend}<figure class="wide">${conflictChart(t)}<figcaption>${ax.caption}${opts.notes ? ` ${esc(opts.notes)}` : ""}</figcaption></figure>`,
     ...t.versus.map(
       (v) =>
         `<figure class="wide">${conflictDiffChart(t, v)}<figcaption>Paired difference in AV-A against ${esc(v.referenceLabel)} (same seeds), mean and 95 % t-interval; above 0: better than ${esc(v.referenceLabel)}.</figcaption></figure>`,
@@ -242,14 +287,14 @@ export function renderConflictReport(t: ConflictTable, opts: { title: string; me
     `<section id="tables"><h2>Tables</h2><div class="table-wrap">`,
     `<p class="caption">AV-A, mean over seeds ± half-width of the 95 % t-interval.${gradientColumns(t).note ? ` ${esc(gradientColumns(t).note)}.` : ""}</p>`,
     htmlTable(
-      ["C", "mean pair cos", ...gradientColumns(t).head, ...t.columns.map((c) => c.label)],
+      [ax.symbol, ax.mean, ...gradientColumns(t).head, ...t.columns.map((c) => c.label)],
       t.cosines.map((c, i) => [esc(signedCos(c)), fixed(t.meanCosines[i]!, 2), ...gradientColumns(t).cells(i).map(esc), ...t.avA[i]!.map((x) => esc(x?.text ?? "-"))]),
     ),
     ...t.versus.map(
       (v) =>
         `<p class="caption">AV-A − ${esc(v.referenceLabel)}, paired by seed: mean [95 % t-interval]; bold: the interval excludes 0.</p>` +
         htmlTable(
-          ["C", ...v.columns.map((c) => c.label)],
+          [ax.symbol, ...v.columns.map((c) => c.label)],
           t.cosines.map((c, i) => [esc(signedCos(c)), ...v.cells[i]!.map((x) => (x === null ? "-" : x.sign === "above" || x.sign === "below" ? `<b>${esc(x.text)}</b>` : esc(x.text)))]),
         ),
     ),

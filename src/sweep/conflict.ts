@@ -6,8 +6,14 @@
  * `conflict.html`: each method's AV-A against C, with 95 % t-intervals over seeds and the
  * paired differences against EW and Single.
  *
- * Config file (JSON): { cosines: number[], synth?: generator options but `cosine`,
- * sweep?: a bench sweep config without `dataset` and `out`, out?: folder }.
+ * Second axis: with `noiseCosines` (and `synth.noise` > 0), the benchmark sweeps the
+ * label-noise cosine ρ over that list at the config's one weight cosine C instead (data in
+ * `<out>/data/noisecos<ρ>/`, sweeps in `<out>/noisecos<ρ>/`), and the tables and plots have ρ
+ * on the x axis.
+ *
+ * Config file (JSON): { cosines: number[], noiseCosines?: number[], synth?: generator options
+ * but `cosine` (and `noiseCosine` with noiseCosines), sweep?: a bench sweep config without
+ * `dataset` and `out`, out?: folder }.
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -24,8 +30,13 @@ import { runSweep } from "./sweep.ts";
 export interface ConflictConfig {
   $schema?: string;
   description?: string;
-  /** Cosines C between the tasks' weight vectors, each in [−1, 1], distinct. */
+  /** Cosines C between the tasks' weight vectors, each in [−1, 1], distinct (exactly one with `noiseCosines`). */
   cosines: number[];
+  /**
+   * Label-noise cosines ρ, each in [−1, 1], distinct: when set, the benchmark sweeps ρ at the
+   * one weight cosine of `cosines` (needs `synth.noise` > 0; `synth.noiseCosine` unset).
+   */
+  noiseCosines?: number[];
   /** Generator options (all but `cosine`); `seed` defaults to 1. */
   synth?: Omit<SynthOptions, "cosine" | "seed"> & { seed?: number };
   /** The sweep run at every cosine: a bench config without `dataset` and `out`. */
@@ -34,8 +45,8 @@ export interface ConflictConfig {
   out?: string;
 }
 
-const KEYS = ["$schema", "description", "cosines", "synth", "sweep", "out"];
-const SYNTH_KEYS = ["seed", "rows", "users", "items", "hidden", "rates", "signal"];
+const KEYS = ["$schema", "description", "cosines", "noiseCosines", "synth", "sweep", "out"];
+const SYNTH_KEYS = ["seed", "rows", "users", "items", "hidden", "rates", "signal", "noise", "noiseCosine"];
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -49,13 +60,24 @@ export function checkConflictConfig(x: unknown, where: string): ConflictConfig {
     if (typeof v !== "number" || !Number.isFinite(v) || v < -1 || v > 1) throw new Error(`${where}: cosines[${i}] must be a number in [-1, 1], got ${JSON.stringify(v)}`);
   });
   if (new Set(c).size !== c.length) throw new Error(`${where}: cosines lists a value twice: ${JSON.stringify(c)}`);
-  if (x.synth !== undefined) {
-    if (!isObj(x.synth)) throw new Error(`${where}: synth must be an object`);
-    checkKeys(x.synth, SYNTH_KEYS, `${where}: synth`, "key");
-    // the generator's own checks, at the first cosine
-    const synth = x.synth as Partial<SynthOptions>;
-    resolveSynthOptions({ ...synth, seed: synth.seed ?? 1, cosine: c[0] as number });
+  const nc = x.noiseCosines;
+  if (nc !== undefined) {
+    if (!Array.isArray(nc) || nc.length === 0) throw new Error(`${where}: noiseCosines must be a non-empty list of numbers in [-1, 1]`);
+    nc.forEach((v, i) => {
+      if (typeof v !== "number" || !Number.isFinite(v) || v < -1 || v > 1) throw new Error(`${where}: noiseCosines[${i}] must be a number in [-1, 1], got ${JSON.stringify(v)}`);
+    });
+    if (new Set(nc).size !== nc.length) throw new Error(`${where}: noiseCosines lists a value twice: ${JSON.stringify(nc)}`);
+    if (c.length !== 1) throw new Error(`${where}: noiseCosines sweeps the label-noise cosine at one weight cosine: cosines must list exactly one value, got ${c.length} (${JSON.stringify(c)})`);
   }
+  if (x.synth !== undefined && !isObj(x.synth)) throw new Error(`${where}: synth must be an object`);
+  const synth = (x.synth ?? {}) as Partial<SynthOptions> & Record<string, unknown>;
+  if (x.synth !== undefined) checkKeys(synth, SYNTH_KEYS, `${where}: synth`, "key");
+  if (nc !== undefined) {
+    if (!(typeof synth.noise === "number" && synth.noise > 0)) throw new Error(`${where}: noiseCosines needs synth.noise > 0 (the label-noise scale σ), got ${JSON.stringify(synth.noise)}`);
+    if (synth.noiseCosine !== undefined) throw new Error(`${where}: synth.noiseCosine is set per point by noiseCosines; remove it`);
+  }
+  // the generator's own checks, at the first cosine (and the first noise cosine)
+  if (x.synth !== undefined) resolveSynthOptions({ ...synth, seed: synth.seed ?? 1, cosine: c[0] as number, ...(nc !== undefined ? { noiseCosine: nc[0] as number } : {}) });
   if (x.sweep !== undefined) {
     if (!isObj(x.sweep)) throw new Error(`${where}: sweep must be an object`);
     for (const k of ["dataset", "out"]) if (k in x.sweep) throw new Error(`${where}: sweep.${k} is set by the conflict benchmark (the synthetic dataset per cosine, and <out>/cos<C>)`);
@@ -130,27 +152,37 @@ export async function runConflictBench(
   const points: ConflictPoint[] = [];
   let trainSeconds = 0;
   const labelOf = (m: string) => (m === "single" ? "Single" : m === "lr" ? "LR" : getMethod(m).label);
-  for (const cosine of cfg.cosines) {
-    const tag = `cos${cosine}`;
-    const files = writeSynthDataset(join(out, "data", tag), { seed: 1, ...(cfg.synth ?? {}), cosine });
-    log(`\n== C = ${cosine}: ${files.spec} (mean pair cosine ${files.data.meanCosine.toFixed(3)}, realised rates ${files.data.realisedRates.map((r) => r.toFixed(4)).join(" ")})`);
+  // the points: one per weight cosine C, or on the label-noise axis one per ρ at the one C
+  const noiseAxis = cfg.noiseCosines !== undefined;
+  const steps = noiseAxis
+    ? cfg.noiseCosines!.map((rho) => ({ x: rho, tag: `noisecos${rho}`, synth: { seed: 1, ...(cfg.synth ?? {}), cosine: cfg.cosines[0]!, noiseCosine: rho } }))
+    : cfg.cosines.map((cosine) => ({ x: cosine, tag: `cos${cosine}`, synth: { seed: 1, ...(cfg.synth ?? {}), cosine } }));
+  for (const { x, tag, synth } of steps) {
+    const files = writeSynthDataset(join(out, "data", tag), synth);
+    const rates = `realised rates ${files.data.realisedRates.map((r) => r.toFixed(4)).join(" ")}`;
+    log(
+      noiseAxis
+        ? `\n== ρ = ${x} (C = ${synth.cosine}): ${files.spec} (mean pair noise correlation ${files.data.meanNoiseCorrelation!.toFixed(3)}, ${rates})`
+        : `\n== C = ${x}: ${files.spec} (mean pair cosine ${files.data.meanCosine.toFixed(3)}, ${rates})`,
+    );
     const sweep = await resolveSweepConfig({ ...(cfg.sweep ?? {}), dataset: files.spec, out: join(out, tag) }, { where: "conflict config: sweep", cwd: options.cwd });
     const res = await runSweep(sweep, { interactive: options.interactive, log, labelOf, command: options.command ?? "runConflictBench" });
     const gradients = gradientStats(res.results);
     trainSeconds += res.results.reduce((a, r) => a + r.seconds, 0);
     points.push({
-      cosine,
-      meanCosine: files.data.meanCosine,
+      cosine: x,
+      meanCosine: noiseAxis ? files.data.meanNoiseCorrelation! : files.data.meanCosine,
       runs: res.results.map((r) => ({ method: r.method, label: r.methodLabel, seed: r.seed, avA: avA(r) })),
       ...(gradients ? { gradients } : {}),
     });
   }
-  const table = buildConflictTable(points);
+  const table = buildConflictTable(points, noiseAxis ? { axis: { kind: "noiseCosine", weightCosine: cfg.cosines[0]!, noise: cfg.synth!.noise! } } : {});
   const markdown = conflictToMarkdown(table);
   const seconds = (Date.now() - t0) / 1000;
   const meta: Record<string, string> = {
     command: options.command ?? "runConflictBench",
     cosines: cfg.cosines.join(", "),
+    ...(noiseAxis ? { "noise cosines": cfg.noiseCosines!.join(", ") } : {}),
     generator: JSON.stringify({ seed: 1, ...(cfg.synth ?? {}) }),
     sweep: JSON.stringify(cfg.sweep ?? {}),
     machine: `${hostname()} · ${cpus().length} cores · node ${process.version}`,

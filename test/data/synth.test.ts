@@ -1,17 +1,22 @@
-/** The controlled-conflict generator: exact weight-vector cosines, calibrated label rates, determinism, the normal prepare pipeline, training, and `mtlcraft synth`. */
+/** The controlled-conflict generator: exact weight-vector cosines, calibrated label rates, label noise, determinism, the normal prepare pipeline, training, and `mtlcraft synth`. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../../src/util/rng.ts";
 import {
   calibrateBias,
+  correlationMatrix,
   cosineMatrix,
   generateSynth,
+  labelNoise,
   orthonormal,
   resolveSynthOptions,
   synthCsv,
+  synthName,
+  synthSpec,
   taskWeights,
   writeSynthDataset,
 } from "../../src/data/synth.ts";
@@ -91,6 +96,95 @@ test("deterministic in the options; the seed changes the data; bad options name 
   assert.throws(() => resolveSynthOptions({ cosine: 0, seed: 1.5 }), /seed must be an integer/);
 });
 
+test("label-noise terms: variance σ² and corr(n_i, n_j) = s'_i s'_j |ρ| within sampling error; for ρ < 0 pairs of different parity negative", () => {
+  const N = 20000;
+  for (const rho of [1, 0.9, 0.5, 0, -0.5, -0.9, -1]) {
+    const n = labelNoise(6, N, 3, rho, new Rng(17));
+    assert.equal(n.length, 6);
+    for (const x of n) {
+      assert.equal(x.length, N);
+      let v = 0;
+      for (const e of x) v += e * e;
+      // sd of the sample variance of N(0, 9): 9 · √(2 / N) ≈ 0.09
+      close(v / N, 9, 4 * 9 * Math.sqrt(2 / N), `ρ=${rho} variance`);
+    }
+    const r = correlationMatrix(n);
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 6; j++) {
+        const want = target(rho, i, j);
+        // sd of a sample correlation ≈ (1 − r²) / √N; + 1e-9 for the exact ±1 and diagonal
+        close(r[i]![j]!, want, (4 * (1 - want * want)) / Math.sqrt(N) + 1e-9, `ρ=${rho} corr(n${i + 1}, n${j + 1})`);
+        if (rho < 0 && i !== j) assert.equal(Math.sign(r[i]![j]!), (i + j) % 2 === 1 ? -1 : 1, `ρ=${rho}: sign of corr(n${i + 1}, n${j + 1})`);
+      }
+    }
+  }
+  assert.deepEqual(labelNoise(3, 50, 2, -0.5, new Rng(4)), labelNoise(3, 50, 2, -0.5, new Rng(4)), "deterministic in the stream");
+});
+
+test("label noise off is the generator before the knob, byte for byte (spec, CSV and metadata)", () => {
+  const o = { cosine: -0.5, seed: 4, rows: 2000, users: 50, items: 40 };
+  const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+  // recorded from the generator as it was before `noise` / `noiseCosine` existed
+  const before = {
+    csv: "a93289e489294c38b7849822caedce8000e69cbfa022e83a125eb997fb08aee4",
+    spec: "9518c9a69a417a249cd3603c41d67e0c6e9589cdc6f9b6946aa316713a88e141",
+    meta: "49b140f188ca1077cfbcd243c8e675ad9640128d8b95b60a02023a94ff7046dd",
+  };
+  const dir = tempDir("synth-noise-off");
+  for (const [i, opts] of [o, { ...o, noise: 0 }, { ...o, noise: 0, noiseCosine: 0 }].entries()) {
+    const f = writeSynthDataset(join(dir, `v${i}`), opts);
+    assert.deepEqual({ csv: sha(f.csv), spec: sha(f.spec), meta: sha(f.meta) }, before, JSON.stringify(opts));
+    assert.equal(f.data.noiseCorrelations, null);
+    assert.ok(!readFileSync(f.meta, "utf8").includes("noise"), "no noise keys in synth.meta.json");
+  }
+  assert.equal(synthName({ ...o, noise: 0 }), "synth-cos-0.5-s4");
+});
+
+test("label noise on: rates still calibrated, rows and weights as without noise, the injected noise correlated as asked, distinct names", () => {
+  const base = { cosine: 0.9, seed: 3 };
+  const plain = generateSynth(base);
+  for (const rho of [0.9, -0.9]) {
+    const d = generateSynth({ ...base, noise: 3, noiseCosine: rho });
+    assert.deepEqual(d.userId, plain.userId, "the rows do not depend on the noise");
+    assert.deepEqual(d.weights, plain.weights, "nor the weights");
+    assert.notDeepEqual(d.labels[0], plain.labels[0], "the labels do");
+    const N = d.userId.length;
+    d.rates.forEach((r, t) => close(d.realisedRates[t]!, r, 4 * Math.sqrt((r * (1 - r)) / N), `ρ=${rho} rate of t${t + 1}`));
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 6; j++) {
+        const want = target(rho, i, j);
+        close(d.noiseCorrelations![i]![j]!, want, (4 * (1 - want * want)) / Math.sqrt(N) + 1e-9, `ρ=${rho} corr(n${i + 1}, n${j + 1})`);
+      }
+    }
+    // mean over the 15 pairs: ρ for ρ >= 0, ρ / 5 for ρ < 0
+    close(d.meanNoiseCorrelation!, rho >= 0 ? rho : rho / 5, 0.02, "mean pair noise correlation");
+    assert.equal(synthCsv(generateSynth({ ...base, rows: 500, noise: 3, noiseCosine: rho })), synthCsv(generateSynth({ ...base, rows: 500, noise: 3, noiseCosine: rho })), "deterministic");
+  }
+  const names = [{}, { noise: 3 }, { noise: 3, noiseCosine: 0.9 }, { noise: 3, noiseCosine: -0.9 }, { noise: 2, noiseCosine: -0.9 }].map((n) => synthName({ ...base, ...n }));
+  assert.equal(new Set(names).size, names.length, names.join(" "));
+  assert.equal(names[3], "synth-cos0.9-noise3-ncos-0.9-s3");
+  const spec = synthSpec(generateSynth({ ...base, rows: 100, noise: 3, noiseCosine: -0.9 }));
+  assert.equal(spec.name, "synth-cos0.9-noise3-ncos-0.9-s3");
+  assert.match(spec.description, /label noise on the logits, scale 3, cosine -0\.9 between tasks of different parity/);
+});
+
+test("label-noise options are checked, naming the option", () => {
+  const bad: [object, RegExp][] = [
+    [{ noise: -1 }, /synth: noise must be a number in \[0, 10\] \(the label-noise scale σ; 0: none\), got -1/],
+    [{ noise: 11 }, /synth: noise must be a number in \[0, 10\].*got 11/],
+    [{ noise: Number.NaN }, /synth: noise must be a number.*got NaN/],
+    [{ noise: "3" }, /synth: noise must be a number.*got 3/],
+    [{ noise: 1, noiseCosine: 1.5 }, /synth: noiseCosine must be a number in \[-1, 1\], got 1\.5/],
+    [{ noise: 1, noiseCosine: -1.01 }, /synth: noiseCosine must be a number in \[-1, 1\], got -1\.01/],
+    [{ noiseCosine: 0.5 }, /synth: noiseCosine 0\.5 has no effect without label noise: set noise > 0/],
+  ];
+  for (const [x, re] of bad) assert.throws(() => resolveSynthOptions({ cosine: 0, seed: 1, ...x }), re, JSON.stringify(x));
+  const ok = resolveSynthOptions({ cosine: 0, seed: 1, noise: 10, noiseCosine: -1 });
+  assert.equal(ok.noise, 10);
+  assert.equal(ok.noiseCosine, -1);
+  assert.deepEqual([resolveSynthOptions({ cosine: 0, seed: 1 }).noise, resolveSynthOptions({ cosine: 0, seed: 1 }).noiseCosine], [0, 0]);
+});
+
 const root = tempDir("synth");
 
 test("the written dataset goes through prepare: splits, fields and every label as generated", async () => {
@@ -152,4 +246,26 @@ test("mtlcraft synth writes the CSV, spec and metadata and prints the realised c
   const hidden = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "synth", "--out", out, "--cosine", "0", "--hidden", "3"], { encoding: "utf8" });
   assert.notEqual(hidden.status, 0);
   assert.match(hidden.stderr, /hidden must be at least tasks \+ 1 = 7/);
+});
+
+test("mtlcraft synth --noise --noise-cosine: noisy labels, the realised noise correlation printed, flags checked", () => {
+  const out = join(root, "cli-noise");
+  const cli = (...a: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "synth", "--out", out, "--cosine", "0.9", "--rows", "2000", "--users", "20", "--items", "10", ...a], { encoding: "utf8" });
+  const r = cli("--noise", "3", "--noise-cosine", "-0.9", "--seed", "1");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^label noise σ=3, noise cosine ρ=-0\.9 \(realised correlation: mean over pairs -0\.\d{4}, t1–t2 -0\.\d{4}\)$/m);
+  const spec = JSON.parse(readFileSync(join(out, "synth.json"), "utf8")) as { name: string };
+  assert.equal(spec.name, "synth-cos0.9-noise3-ncos-0.9-s1");
+  const meta = JSON.parse(readFileSync(join(out, "synth.meta.json"), "utf8")) as { options: { noise: number; noiseCosine: number }; noiseCorrelations: number[][] };
+  assert.deepEqual([meta.options.noise, meta.options.noiseCosine], [3, -0.9]);
+  assert.ok(meta.noiseCorrelations[0]![1]! < -0.8, String(meta.noiseCorrelations[0]![1]));
+  const bad = cli("--noise", "3", "--noise-cosine", "2");
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--noise-cosine must be <= 1, got 2/);
+  const neg = cli("--noise", "-1");
+  assert.notEqual(neg.status, 0);
+  assert.match(neg.stderr, /--noise must be >= 0, got -1/);
+  const without = cli("--noise-cosine", "-0.5");
+  assert.notEqual(without.status, 0);
+  assert.match(without.stderr, /noiseCosine -0\.5 has no effect without label noise: set noise > 0/);
 });

@@ -1,4 +1,4 @@
-/** The controlled-conflict benchmark: its tables (hand-computed), config checks, and `mtlcraft conflict` end to end on a tiny synthetic set. */
+/** The controlled-conflict benchmark: its tables (hand-computed), the label-noise axis, config checks, and `mtlcraft conflict` end to end on a tiny synthetic set. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -76,6 +76,34 @@ test("Markdown, CSV and the HTML page", () => {
   assert.ok(!/NaN|Infinity/.test(html.replace(/<td>[^<]*<\/td>/g, "")), "no NaN in the plots");
 });
 
+test("the label-noise axis: ρ in the tables, CSV and plots instead of C, numbers unchanged", () => {
+  const axis = { kind: "noiseCosine" as const, weightCosine: 0.9, noise: 3 };
+  const t = buildConflictTable(points, { axis });
+  assert.deepEqual(buildConflictTable(points).axis, { kind: "cosine" }, "default axis");
+  assert.deepEqual(t.axis, axis);
+  assert.deepEqual(t.avA, buildConflictTable(points).avA);
+  const md = conflictToMarkdown(t).split("\n");
+  assert.match(md[0]!, /against the label-noise cosine ρ \(weight-vector cosine C = 0\.9, label-noise scale σ = 3; /);
+  assert.equal(md[2], "| ρ | mean noise corr | Single | EW | GradCraft |");
+  assert.equal(md[4], "| +0.5 | 0.50 | 0.6900 | 0.7100 ± 0.1271 | 0.7225 ± 0.1588 |");
+  assert.ok(md.includes("| ρ | Single | GradCraft |"), "vs EW table");
+  assert.ok(!md.some((l) => l.startsWith("| C ")), md.join("\n"));
+  const csv = conflictToCsv(t).trimEnd().split("\n");
+  assert.equal(csv[0], "noise_cosine,mean_noise_correlation,method,label,metric,mean,n,ci_low,ci_high");
+  assert.deepEqual(csv.slice(1), conflictToCsv(buildConflictTable(points)).trimEnd().split("\n").slice(1));
+  const html = renderConflictReport(t, { title: "noise" });
+  const errors: string[] = [];
+  parse(html, { onParseError: (e) => errors.push(e.code) });
+  assert.deepEqual(errors, []);
+  // both plots (AV-A and each difference) label their x axis with ρ
+  assert.equal((html.match(/>label-noise cosine ρ<\/text>/g) ?? []).length, 3);
+  assert.ok(!html.includes("cosine C between task weight vectors"), "no C axis left");
+  assert.ok(html.includes("<h2>AV-A against the label-noise cosine</h2>"));
+  assert.ok(html.includes("<th>ρ</th><th>mean noise corr</th>"));
+  assert.ok(html.includes("weight-vector cosine C = 0.9, label-noise scale σ = 3"));
+  assert.throws(() => buildConflictTable([{ cosine: 0, meanCosine: 0, runs: [points[0]!.runs[1]!, points[0]!.runs[1]!] }], { axis }), /noise cosine 0: method "ew" has seed 1 twice/);
+});
+
 test("gradient statistics: EW's runs, mean over each run's logged steps, then over runs", () => {
   const run = (method: string, diags: { cos: number[]; conflicts: number }[], norms = [1, 1, 1]) =>
     ({ method, tasks: ["a", "b", "c"], diagnostics: diags.map((d, step) => ({ step, losses: [], weights: null, norms, cosines: [1, d.cos[0], d.cos[1], d.cos[0], 1, d.cos[2], d.cos[1], d.cos[2], 1], conflicts: d.conflicts })) }) as unknown as RunResult;
@@ -120,6 +148,36 @@ test("conflict configs are checked: keys, cosines, generator options, keys the b
   for (const [x, re] of bad) assert.throws(() => checkConflictConfig(x, w), re, JSON.stringify(x));
 });
 
+test("conflict configs with noiseCosines: one weight cosine, label noise on, ρ values checked", () => {
+  const ok = readConflictConfig("configs/conflict-noise.json");
+  assert.deepEqual(ok.cosines, [0.9]);
+  assert.deepEqual(ok.noiseCosines, [0.9, 0, -0.9]);
+  assert.equal(ok.synth?.noise, 3);
+  assert.equal(ok.out, "runs/conflict-noise");
+  // the same generator and sweep as configs/conflict.json, plus the noise
+  const base = readConflictConfig("configs/conflict.json");
+  assert.deepEqual({ ...ok.synth, noise: undefined }, { ...base.synth, noise: undefined });
+  assert.deepEqual(ok.sweep, base.sweep);
+  const w = "c.json";
+  const noisy = { seed: 1, noise: 3 };
+  // a fixed noise cosine without the axis is a plain generator option
+  checkConflictConfig({ cosines: [0.9, -0.9], synth: { noise: 2, noiseCosine: -0.5 } }, w);
+  const bad: [unknown, RegExp][] = [
+    [{ cosines: [0.9, 0.5], noiseCosines: [0.9, -0.9], synth: noisy }, /c\.json: noiseCosines sweeps the label-noise cosine at one weight cosine: cosines must list exactly one value, got 2 \(\[0\.9,0\.5\]\)/],
+    [{ cosines: [0.9], noiseCosines: [0.9, -0.9] }, /noiseCosines needs synth\.noise > 0 \(the label-noise scale σ\), got undefined/],
+    [{ cosines: [0.9], noiseCosines: [0.9, -0.9], synth: { noise: 0 } }, /noiseCosines needs synth\.noise > 0 \(the label-noise scale σ\), got 0/],
+    [{ cosines: [0.9], noiseCosines: [0.9], synth: { ...noisy, noiseCosine: 0.5 } }, /synth\.noiseCosine is set per point by noiseCosines; remove it/],
+    [{ cosines: [0.9], noiseCosines: [] , synth: noisy }, /noiseCosines must be a non-empty list of numbers in \[-1, 1\]/],
+    [{ cosines: [0.9], noiseCosines: [0.5, -1.5], synth: noisy }, /noiseCosines\[1\] must be a number in \[-1, 1\], got -1\.5/],
+    [{ cosines: [0.9], noiseCosines: [0.5, 0.5], synth: noisy }, /noiseCosines lists a value twice/],
+    [{ cosines: [0.9], noiseCosine: [0.5], synth: noisy }, /c\.json: unknown key "noiseCosine"; did you mean "noiseCosines"\?/],
+    [{ cosines: [0.9], synth: { noise: 3, noiseCosines: 0.5 } }, /c\.json: synth: unknown key "noiseCosines"; did you mean "noiseCosine"\?/],
+    [{ cosines: [0.9], synth: { noise: -1 } }, /synth: noise must be a number in \[0, 10\]/],
+    [{ cosines: [0.9], synth: { noiseCosine: -0.5 } }, /noiseCosine -0\.5 has no effect without label noise/],
+  ];
+  for (const [x, re] of bad) assert.throws(() => checkConflictConfig(x, w), re, JSON.stringify(x));
+});
+
 test("mtlcraft conflict: a sweep per cosine on the generated data, then the AV-A table, CSV and plot", () => {
   const root = tempDir("conflict");
   const cfgPath = join(root, "conflict.json");
@@ -158,5 +216,45 @@ test("mtlcraft conflict: a sweep per cosine on the generated data, then the AV-A
     assert.match(readFileSync(join(out, c, "differences.csv"), "utf8"), /^pcgrad,PCGrad,ew,AV-A,/m);
     assert.match(readFileSync(join(out, c, "results.md"), "utf8"), /^\| Δ vs EW \| PCGrad \|$/m);
     assert.ok(existsSync(join(out, "data", c, "synth.json")));
+  }
+});
+
+test("mtlcraft conflict with noiseCosines: a sweep per label-noise cosine at the one C, ρ on the axis", () => {
+  const root = tempDir("conflict-noise");
+  const cfgPath = join(root, "conflict.json");
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      cosines: [0.5],
+      noiseCosines: [0.9, -0.9],
+      synth: { rows: 600, users: 20, items: 10, rates: [0.5, 0.2], hidden: 3, noise: 3 },
+      sweep: {
+        model: "shared-bottom",
+        methods: ["ew"],
+        seeds: 1,
+        jobs: 1,
+        modelOptions: { bottomUnits: "4" },
+        train: { "max-steps": 2, "batch-size": 64, "emb-dim": 2, epochs: 1, patience: 0, "cache-dir": join(root, "cache") },
+      },
+      out: join(root, "out"),
+    }),
+  );
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "conflict", "--config", cfgPath], { encoding: "utf8", timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = join(root, "out");
+  const md = readFileSync(join(out, "conflict.md"), "utf8");
+  assert.match(md, /against the label-noise cosine ρ \(weight-vector cosine C = 0\.5, label-noise scale σ = 3;/);
+  assert.match(md, /^\| ρ \| mean noise corr \| grad cos \| conflicts \| EW \|$/m);
+  // two tasks: the one pair's realised noise correlation is about ρ
+  assert.match(md, /^\| \+0\.9 \| 0\.(8\d|9\d) \| /m);
+  assert.match(md, /^\| -0\.9 \| -0\.(8\d|9\d) \| /m);
+  assert.match(readFileSync(join(out, "conflict.csv"), "utf8"), /^noise_cosine,mean_noise_correlation,/);
+  const html = readFileSync(join(out, "conflict.html"), "utf8");
+  assert.match(html, />label-noise cosine ρ<\/text>/);
+  assert.match(html, /<dt>noise cosines<\/dt><dd>0\.9, -0\.9<\/dd>/);
+  for (const [tag, rho] of [["noisecos0.9", 0.9], ["noisecos-0.9", -0.9]] as const) {
+    assert.ok(existsSync(join(out, tag, "report.html")), tag);
+    const spec = JSON.parse(readFileSync(join(out, "data", tag, "synth.json"), "utf8")) as { name: string };
+    assert.equal(spec.name, `synth-cos0.5-noise3-ncos${rho}-s1`);
   }
 });
