@@ -3,7 +3,8 @@
  * with one overall progress display. A finished job is reused only when its record
  * (`<id>.job.json`: dataset content hash + full job options) and its result's
  * dataset hash equal the current ones; otherwise it is run again. Workers run in
- * their own process groups, killed with the sweep (SIGINT/SIGTERM/SIGHUP or exit);
+ * their own process groups, killed with the sweep (SIGINT/SIGTERM/SIGHUP or exit; after a
+ * SIGKILL of the sweep each exits when its stdin pipe from the sweep closes);
  * each holds a lock on its checkpoint (src/train/run.ts), so a re-run never races a
  * leftover worker. A failed job reports the worker's own error message.
  */
@@ -293,7 +294,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
       const onProgress = progress.start(job.id);
       let ok = true;
       try {
-        await runOne(job, runsDir, { cwd, plugins }, onProgress);
+        await runOne(job, runsDir, { cwd, plugins, exitWithParent: true }, onProgress);
         writeRecord(runsDir, job, opts.datasetHash);
       } catch (e) {
         ok = false;
@@ -314,8 +315,9 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
 
 /**
  * Runs one job as a `train` worker process writing `<runsDir>/<id>.json`. With
- * `exitWithParent` (the queue worker) its stdin is a pipe from this process, and it exits
- * when that closes: a job never outlives a worker killed with SIGKILL.
+ * `exitWithParent` (the local sweep and the queue worker) its stdin is a pipe from this
+ * process, and it exits when that closes: a job never outlives a sweep or a worker killed with
+ * SIGKILL (its checkpoint stays, so a re-run resumes it).
  */
 export function runOne(
   job: Job,

@@ -97,8 +97,10 @@ test("bench --out that cannot be written fails at once", () => {
   assert.doesNotMatch(r.stderr, /final runs/);
 });
 
-test("killing bench (SIGTERM) also ends its workers", async () => {
-  const out = join(tinyRoot, "kill");
+for (const signal of ["SIGTERM", "SIGKILL"] as const) test(`killing bench (${signal}) also ends its workers`, async () => {
+  // SIGTERM: bench's handler ends its workers' process groups; SIGKILL leaves no handler to run, so
+  // each worker exits when its stdin (a pipe from bench) closes
+  const out = join(tinyRoot, `kill-${signal}`);
   // long jobs: thousands of epochs of the tiny data
   const long = tinyArgs(out, "--methods", "ew,pcgrad", "--jobs", "2", "--set", "epochs=100000", "--set", "max-steps=0");
   const child = spawn(process.execPath, long, { stdio: "ignore" });
@@ -109,7 +111,7 @@ test("killing bench (SIGTERM) also ends its workers", async () => {
   const pids = locks().map((f) => (JSON.parse(readFileSync(join(ckDir, f), "utf8")) as { pid: number }).pid);
   assert.equal(pids.length, 2, "both workers started");
   for (const p of pids) assert.ok(processAlive(p), `worker ${p} running`);
-  child.kill("SIGTERM");
+  child.kill(signal);
   const code = await new Promise<number | null>((r) => child.once("exit", (c, sig) => r(c ?? (sig ? -1 : null))));
   assert.notEqual(code, 0);
   const t1 = Date.now();
