@@ -238,31 +238,32 @@ function htmlTable(head: string[], rows: string[][]): string {
   ].join("");
 }
 
-/** The SVG plot of AV-A against C (or ρ) per method (line = mean over seeds, band = 95 % t-interval). */
-export function conflictChart(t: ConflictTable): string {
+/** One line per column over the x axis (C or ρ, ascending): mean with its 95 % band; Single dashed. */
+function seriesOf(
+  t: ConflictTable,
+  columns: readonly { method: string; label: string }[],
+  cells: readonly (readonly ({ mean: number; lo: number | null; hi: number | null } | null | undefined)[])[],
+): Series[] {
   const col = colors(t.columns);
   const order = t.cosines.map((c, i) => [c, i] as const).sort((a, b) => a[0] - b[0]);
-  const series: Series[] = t.columns.map((c, j) => ({
+  return columns.map((c, j) => ({
     name: c.label,
     color: col.get(c.method)!,
     dashed: c.method === "single",
-    points: order.map(([x, i]) => [x, t.avA[i]![j]?.mean ?? null]),
-    band: order.map(([x, i]) => [x, t.avA[i]![j]?.lo ?? null, t.avA[i]![j]?.hi ?? null]),
+    points: order.map(([x, i]) => [x, cells[i]![j]?.mean ?? null]),
+    band: order.map(([x, i]) => [x, cells[i]![j]?.lo ?? null, cells[i]![j]?.hi ?? null]),
   }));
+}
+
+/** The SVG plot of AV-A against C (or ρ) per method (line = mean over seeds, band = 95 % t-interval). */
+export function conflictChart(t: ConflictTable): string {
+  const series = seriesOf(t, t.columns, t.avA);
   return lineChart({ series, width: 760, height: 360, fontSize: 12, xLabel: axisText(t.axis).xLabel, yLabel: "test AV-A", title: "AV-A against task conflict" });
 }
 
 /** The plot of the paired difference against `reference` per method. */
 export function conflictDiffChart(t: ConflictTable, v: ConflictTable["versus"][number]): string {
-  const col = colors(t.columns);
-  const order = t.cosines.map((c, i) => [c, i] as const).sort((a, b) => a[0] - b[0]);
-  const series: Series[] = v.columns.map((c, j) => ({
-    name: c.label,
-    color: col.get(c.method)!,
-    dashed: c.method === "single",
-    points: order.map(([x, i]) => [x, v.cells[i]![j]?.mean ?? null]),
-    band: order.map(([x, i]) => [x, v.cells[i]![j]?.lo ?? null, v.cells[i]![j]?.hi ?? null]),
-  }));
+  const series = seriesOf(t, v.columns, v.cells);
   return lineChart({ series, width: 760, height: 320, fontSize: 12, xLabel: axisText(t.axis).xLabel, yLabel: `AV-A − ${v.referenceLabel}`, title: `Paired difference against ${v.referenceLabel}` });
 }
 
