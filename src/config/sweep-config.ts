@@ -15,6 +15,7 @@ import { checkModelOptions as checkArchOptions, getArchitecture } from "../model
 import { parseModelOptions } from "../train/run.ts";
 import { loadPlugins } from "../plugins.ts";
 import { checkKeys, SEED_LIMIT } from "./schema.ts";
+import { didYouMean } from "../util/suggest.ts";
 import { checkJobValue, jobFlag, parseTrainFlag } from "./train-options.ts";
 
 /** A sweep config as written in a file: every key optional, seeds as a count or a list. */
@@ -28,6 +29,7 @@ export interface SweepFile {
   train?: Record<string, OptionValue>;
   grid?: Record<string, ParamValue[]>;
   gridMethods?: Record<string, string[]>;
+  methodGrid?: Record<string, Record<string, ParamValue[]>>;
   modelOptions?: Record<string, string>;
   overrides?: Record<string, Record<string, OptionValue>>;
   jobs?: number;
@@ -175,6 +177,18 @@ export const SWEEP_CONFIG: readonly SweepField[] = [
     },
   },
   {
+    key: "methodGrid",
+    default: {},
+    description: "per-method grid values replacing `grid`'s for that method, keyed by method name (e.g. {\"dbmtl\": {\"lr\": [1e-4, 5e-4]}})",
+    schema: { type: "object", additionalProperties: { type: "object", additionalProperties: { type: "array", minItems: 1 } } },
+    check: (v, w) => {
+      const o = obj(v, w);
+      const out: Record<string, Record<string, ParamValue[]>> = {};
+      for (const [m, x] of Object.entries(o)) out[m] = checkGrid(x, `${w}.${m}`);
+      return out;
+    },
+  },
+  {
     key: "modelOptions",
     flag: "model-opt",
     default: {},
@@ -268,6 +282,24 @@ export function sweepDefault<T>(key: keyof SweepFile): T {
 }
 
 /**
+ * `methodGrid` names methods of the sweep, and never gives a method a key that
+ * `gridMethods` reserves for other methods (that would silently widen a restriction).
+ */
+function checkMethodGrid(cfg: SweepConfig, where: string): void {
+  for (const [m, keys] of Object.entries(cfg.methodGrid ?? {})) {
+    if (!cfg.methods.includes(m)) {
+      throw new Error(`${where}: methodGrid.${m}: "${m}" is not one of this sweep's methods (${cfg.methods.join(", ")})${didYouMean(m, cfg.methods)}`);
+    }
+    for (const k of Object.keys(keys)) {
+      const only = cfg.gridMethods?.[k];
+      if (only && !only.includes(m)) {
+        throw new Error(`${where}: methodGrid.${m}.${k}: gridMethods gives "${k}" only to ${only.join(", ")}; add "${m}" there or remove this key`);
+      }
+    }
+  }
+}
+
+/**
  * A complete SweepConfig from a (partial) sweep config: the object is validated like a
  * `--config` file (unknown keys with a suggestion, types naming the key), plugins are
  * loaded (paths relative to `cwd`, made absolute), every missing key gets the default
@@ -285,6 +317,7 @@ export async function resolveSweepConfig(config: SweepFile, opts: { cwd?: string
     train: f.train ?? {},
     grid: f.grid ?? {},
     gridMethods: f.gridMethods ?? sweepDefault("gridMethods"),
+    methodGrid: f.methodGrid ?? {},
     modelOptions: f.modelOptions ?? {},
     // A linear model needs a larger step than the deep models (documented in the README).
     overrides: f.overrides ?? sweepDefault("overrides"),
@@ -298,5 +331,6 @@ export async function resolveSweepConfig(config: SweepFile, opts: { cwd?: string
     throw new Error(`--model: ${(e as Error).message}`, { cause: e });
   }
   checkArchOptions(cfg.model, parseModelOptions(cfg.modelOptions ?? {}), { strict: true });
+  checkMethodGrid(cfg, opts.where ?? "sweep config");
   return cfg;
 }

@@ -37,6 +37,12 @@ export interface SweepConfig {
   /** Grid keys that only apply to some methods (e.g. tau → gradcraft, pcgrad-plus). */
   gridMethods?: Record<string, string[]>;
   /**
+   * Per-method grid values that replace `grid`'s for that method (e.g. a learning-rate
+   * range extended in the direction where a first, coarser selection chose its edge).
+   * A key here that `grid` lacks adds an axis for that method alone.
+   */
+  methodGrid?: Record<string, Record<string, ParamValue[]>>;
+  /**
    * Per-method train options on top of `train` (e.g. the LR baseline's own learning
    * rate: a linear model needs a larger one than the deep models).
    */
@@ -67,13 +73,15 @@ export function jobId(method: string, seed: number, options: Record<string, Opti
 
 /** All grid points applicable to `method` (cartesian product of its grid keys). */
 export function gridPoints(cfg: SweepConfig, method: string): Record<string, ParamValue>[] {
+  const own = cfg.methodGrid?.[method] ?? {};
   const keys = Object.keys(cfg.grid).filter((k) => {
     const only = cfg.gridMethods?.[k];
     return !only || only.includes(method);
   });
+  for (const k of Object.keys(own)) if (!keys.includes(k)) keys.push(k);
   let pts: Record<string, ParamValue>[] = [{}];
   for (const k of keys) {
-    const vals = cfg.grid[k]!;
+    const vals = own[k] ?? cfg.grid[k]!;
     if (vals.length === 0) throw new Error(`sweep: grid option ${k} has no values`);
     pts = pts.flatMap((p) => vals.map((v) => ({ ...p, [k]: v })));
   }

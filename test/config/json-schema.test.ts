@@ -35,7 +35,7 @@ test("every TrainOptions and SweepFile key has a schema entry (and nothing else 
   };
   assert.deepEqual([...TRAIN_KEYS].sort(), Object.keys(train).sort());
   const sweep: Record<keyof SweepFile, true> = {
-    $schema: true, description: true, dataset: true, model: true, methods: true, seeds: true, train: true, grid: true, gridMethods: true,
+    $schema: true, description: true, dataset: true, model: true, methods: true, seeds: true, train: true, grid: true, gridMethods: true, methodGrid: true,
     modelOptions: true, overrides: true, jobs: true, out: true, plugins: true,
   };
   assert.deepEqual([...SWEEP_KEYS].sort(), Object.keys(sweep).sort());

@@ -21,20 +21,23 @@ test("configs/paper.json: the paper's sizes, and every method (Single and LR too
   assert.ok((cfg.train.patience as number) > 0, "early stopping on validation");
   assert.deepEqual(cfg.overrides, {}, "no hand-set per-method options (the default LR override is off)");
   assert.ok(!("lr" in cfg.train), "lr comes from the grid only");
-  const lrs = cfg.grid.lr!;
-  assert.ok(lrs.length >= 3);
+  assert.ok(cfg.grid.lr!.length >= 3);
+  // a method's own lr range (methodGrid) replaces the shared one; nothing else is per-method
+  for (const own of Object.values(cfg.methodGrid ?? {})) assert.deepEqual(Object.keys(own), ["lr"]);
+  const lrsOf = (m: string) => cfg.methodGrid?.[m]?.lr ?? cfg.grid.lr!;
   const sel = selectionJobs(cfg);
   const points = (m: string) => sel.filter((j) => j.method === m).map((j) => j.point);
   for (const m of cfg.methods) {
-    assert.deepEqual([...new Set(points(m).map((p) => p.lr))], lrs, `${m} tries every lr`);
+    assert.ok(lrsOf(m).length >= 3);
+    assert.deepEqual([...new Set(points(m).map((p) => p.lr))], lrsOf(m), `${m} tries every lr of its range`);
     assert.ok(sel.filter((j) => j.method === m).every((j) => j.seed === 1), `${m}: selection on seed 1`);
   }
   assert.ok(cfg.methods.includes("single") && cfg.methods.includes("lr"));
   // GradCraft: lr × tau × eps; PCGrad+: lr × tau; the rest: lr only
-  assert.equal(points("gradcraft").length, lrs.length * cfg.grid.tau!.length * cfg.grid.eps!.length);
-  assert.equal(points("pcgrad-plus").length, lrs.length * cfg.grid.tau!.length);
+  assert.equal(points("gradcraft").length, lrsOf("gradcraft").length * cfg.grid.tau!.length * cfg.grid.eps!.length);
+  assert.equal(points("pcgrad-plus").length, lrsOf("pcgrad-plus").length * cfg.grid.tau!.length);
   assert.ok(cfg.grid.tau!.length >= 2 && cfg.grid.eps!.length >= 2);
-  assert.equal(points("ew").length, lrs.length);
+  assert.equal(points("ew").length, lrsOf("ew").length);
   // the Single baseline gets the experts' widths as its bottom
   const single = sel.find((j) => j.method === "single")!;
   assert.deepEqual(single.options["model-opt"], ["bottomUnits=256,128,64"]);
@@ -61,6 +64,9 @@ test("unknown keys get a suggestion; a non-object is refused; wrong types name t
     [{ grid: { tau: [0.1, 2] } }, /grid\.tau\[1\] must be <= 1/],
     [{ grid: { "method-opt": ["a=1"] } }, /cannot be a grid key/],
     [{ overrides: { lr: { lr: "x" } } }, /overrides\.lr\.lr must be a number, got "x"/],
+    [{ methodGrid: { ew: { lr: [] } } }, /methodGrid\.ew\.lr must be a non-empty list of values/],
+    [{ methodGrid: { ew: { lrr: [0.1] } } }, /unknown train option "lrr"; did you mean "lr"\?/],
+    [{ methodGrid: { ew: [0.1] } }, /methodGrid\.ew must be an object/],
     [{ modelOptions: { expertUnits: { a: 1 } } }, /modelOptions\.expertUnits must be a string, number, boolean or list of numbers/],
     [{ out: 3 }, /out must be a non-empty string/],
   ];
@@ -69,6 +75,25 @@ test("unknown keys get a suggestion; a non-object is refused; wrong types name t
   assert.deepEqual(ok.methods, ["ew,gradcraft"]);
   assert.deepEqual(ok.seeds, [0, 4294967295]);
   assert.deepEqual(ok.modelOptions, { expertUnits: "64,32", levels: "2" });
+});
+
+test("methodGrid: a method's own values replace the shared grid's; names and reserved keys are checked", async () => {
+  const cfg = await resolveSweepConfig({
+    methods: ["ew", "gradcraft"], grid: { lr: [1e-3, 1e-2], tau: [0.1, 0.5] }, gridMethods: { tau: ["gradcraft"] },
+    methodGrid: { ew: { lr: [1e-4, 1e-3] }, gradcraft: { eps: [1e-8] } },
+  });
+  const sel = selectionJobs(cfg);
+  const pts = (m: string) => sel.filter((j) => j.method === m).map((j) => j.point);
+  assert.deepEqual(pts("ew"), [{ lr: 1e-4 }, { lr: 1e-3 }]);
+  // a key the shared grid lacks adds an axis for that method alone
+  assert.equal(pts("gradcraft").length, 2 * 2 * 1);
+  assert.ok(pts("gradcraft").every((p) => p.eps === 1e-8));
+  await assert.rejects(resolveSweepConfig({ methods: ["ew"], methodGrid: { gradcarft: { lr: [1e-3] } } }), /methodGrid\.gradcarft: "gradcarft" is not one of this sweep's methods \(ew\)/);
+  await assert.rejects(resolveSweepConfig({ methods: ["ew", "gradcraft"], methodGrid: { gradcarft: { lr: [1e-3] } } }), /did you mean "gradcraft"\?/);
+  await assert.rejects(
+    resolveSweepConfig({ methods: ["ew", "gradcraft"], grid: { tau: [0.1] }, gridMethods: { tau: ["gradcraft"] }, methodGrid: { ew: { tau: [0.5] } } }),
+    /methodGrid\.ew\.tau: gridMethods gives "tau" only to gradcraft; add "ew" there or remove this key/,
+  );
 });
 
 test("--config files: invalid JSON names the file; every key has a default or a description", () => {
