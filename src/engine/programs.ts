@@ -90,6 +90,8 @@ export class Program {
     readonly nodeCount: number,
     private readonly dtype: FloatDType,
     private readonly shared: NoiseBuffers | null = null,
+    /** Compiled without the ORT arena under memory "auto" (see programFor). */
+    readonly occasional: boolean = false,
   ) {
     for (const o of outputs) {
       const buf = alloc(dtype, numel(o.tensor));
@@ -184,7 +186,8 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
   return { graph: g, outputs, noise: ctx.noise, layout };
 }
 
-const cache = new WeakMap<Model, Map<string, Promise<Program>>>();
+/** A model's compiled programs by cache key, each with the ProgramKey it was built for. */
+const cache = new WeakMap<Model, Map<string, { key: ProgramKey; program: Promise<Program> }>>();
 const noisePools = new WeakMap<Model, Map<string, NoiseBuffers>>();
 
 function sharedNoise(model: Model, key: ProgramKey, noise: readonly NoiseSpec[]): NoiseBuffers | null {
@@ -218,22 +221,21 @@ export function programFor(model: Model, key: ProgramKey, opts: { occasional?: b
     cache.set(model, m);
   }
   const k = `${key.kind}|${key.batch}|${key.mode}|${key.objective}`;
-  let p = m.get(k);
-  if (!p) {
-    const same = `${key.kind}|`;
-    const tail = `|${key.mode}|${key.objective}`;
-    const larger = [...m.keys()].some((o) => o.startsWith(same) && o.endsWith(tail) && Number(o.slice(same.length, o.length - tail.length)) > key.batch);
-    const occasional = opts.occasional === true || key.kind === "eval" || key.kind === "losses" || larger;
-    p = (async () => {
-      const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
-      const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });
-      const session = await createSession(ser.bytes, { occasional });
-      return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype, sharedNoise(model, key, noise));
-    })();
-    m.set(k, p);
-    p.catch(() => m.delete(k));
-  }
-  return p;
+  const hit = m.get(k);
+  if (hit) return hit.program;
+  const larger = [...m.values()].some(
+    ({ key: o }) => o.kind === key.kind && o.mode === key.mode && o.objective === key.objective && o.batch > key.batch,
+  );
+  const occasional = opts.occasional === true || key.kind === "eval" || key.kind === "losses" || larger;
+  const program = (async () => {
+    const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
+    const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });
+    const session = await createSession(ser.bytes, { occasional });
+    return new Program(key, session, new Set(ser.inputs), outputs, noise, layout, ser.nodeCount, model.dtype, sharedNoise(model, key, noise), occasional);
+  })();
+  m.set(k, { key, program });
+  program.catch(() => m.delete(k));
+  return program;
 }
 
 /** Release every session compiled for a model (they are also freed with the model). */
@@ -242,5 +244,5 @@ export async function releasePrograms(model: Model): Promise<void> {
   if (!m) return;
   cache.delete(model);
   noisePools.delete(model);
-  for (const p of m.values()) await (await p).release();
+  for (const { program } of m.values()) await (await program).release();
 }

@@ -76,3 +76,23 @@ test("the per-task and weighted-sum programs share one set of noise buffers, and
   assert.deepEqual(ca, seqA);
   assert.deepEqual(cb, seqB);
 });
+
+test("programFor: only the training step's main program is frequent; eval, losses, a smaller batch after a larger one, and callers' occasional ones are not", async () => {
+  const { programFor, releasePrograms } = await import("../../src/engine/programs.ts");
+  const model = createModel("ple", { fields: TINY_FIELDS, numTasks: T }, TINY_OPTS);
+  const key = (kind: "weighted-sum" | "per-task" | "eval" | "losses", batch: number, mode: "train" | "eval" = "train") => ({ kind, batch, mode, objective: "bce" as const });
+  const occ = async (k: ReturnType<typeof key>, o: { occasional?: boolean } = {}) => (await programFor(model, k, o)).occasional;
+  try {
+    assert.equal(await occ(key("weighted-sum", 64)), false);
+    assert.equal(await occ(key("weighted-sum", 32)), true, "an epoch's last, smaller batch");
+    assert.equal(await occ(key("weighted-sum", 128)), false, "a larger batch is a main program again");
+    assert.equal(await occ(key("per-task", 16)), false, "another kind: no larger batch of its own");
+    assert.equal(await occ(key("per-task", 64), { occasional: true }), true, "the caller says so");
+    assert.equal(await occ(key("eval", 256, "eval")), true);
+    assert.equal(await occ(key("losses", 256, "eval")), true);
+    // cached: the same key gives the same program, whatever the caller says now
+    assert.equal(await programFor(model, key("weighted-sum", 32)), await programFor(model, key("weighted-sum", 32), { occasional: false }));
+  } finally {
+    await releasePrograms(model);
+  }
+});
