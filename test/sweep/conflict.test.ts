@@ -27,6 +27,13 @@ const points: ConflictPoint[] = [
   { cosine: -0.5, meanCosine: -0.1, runs: [{ method: "gradcraft", label: "GradCraft", seed: 1, avA: 0.6 }] },
 ];
 
+/** The HTML parser's error codes for a page (none for a well-formed one). */
+function parseErrors(html: string): string[] {
+  const errors: string[] = [];
+  parse(html, { onParseError: (e) => errors.push(e.code) });
+  return errors;
+}
+
 test("AV-A per cosine with 95 % t-intervals, and paired differences against EW and Single (hand-computed)", () => {
   const t = buildConflictTable(points);
   assert.deepEqual(t.columns.map((c) => c.method), ["single", "ew", "gradcraft"]);
@@ -68,9 +75,7 @@ test("Markdown, CSV and the HTML page", () => {
   close(Number(line[5]), 0.0125);
   close(Number(line[7]), -0.019265511840436747);
   const html = renderConflictReport(t, { title: "C <test>", meta: { command: "x & y" } });
-  const errors: string[] = [];
-  parse(html, { onParseError: (e) => errors.push(e.code) });
-  assert.deepEqual(errors, []);
+  assert.deepEqual(parseErrors(html), []);
   assert.equal((html.match(/<svg/g) ?? []).length, 3, "AV-A plot + one per reference");
   assert.ok(html.includes("C &lt;test&gt;") && html.includes("x &amp; y"));
   assert.ok(!/NaN|Infinity/.test(html.replace(/<td>[^<]*<\/td>/g, "")), "no NaN in the plots");
@@ -92,9 +97,7 @@ test("the label-noise axis: ρ in the tables, CSV and plots instead of C, number
   assert.equal(csv[0], "noise_cosine,mean_noise_correlation,method,label,metric,mean,n,ci_low,ci_high");
   assert.deepEqual(csv.slice(1), conflictToCsv(buildConflictTable(points)).trimEnd().split("\n").slice(1));
   const html = renderConflictReport(t, { title: "noise" });
-  const errors: string[] = [];
-  parse(html, { onParseError: (e) => errors.push(e.code) });
-  assert.deepEqual(errors, []);
+  assert.deepEqual(parseErrors(html), []);
   // both plots (AV-A and each difference) label their x axis with ρ
   assert.equal((html.match(/>label-noise cosine ρ<\/text>/g) ?? []).length, 3);
   assert.ok(!html.includes("cosine C between task weight vectors"), "no C axis left");
@@ -178,36 +181,49 @@ test("conflict configs with noiseCosines: one weight cosine, label noise on, ρ 
   for (const [x, re] of bad) assert.throws(() => checkConflictConfig(x, w), re, JSON.stringify(x));
 });
 
-test("mtlcraft conflict: a sweep per cosine on the generated data, then the AV-A table, CSV and plot", () => {
-  const root = tempDir("conflict");
+/**
+ * Runs `mtlcraft conflict` on a tiny config (shared-bottom, 4 units, `steps` steps per job)
+ * in a fresh folder; returns the process, the output folder and its conflict.md.
+ */
+function runConflict(
+  name: string,
+  c: { cosines: number[]; noiseCosines?: number[]; synth: Record<string, unknown>; methods: string[]; seeds: number; jobs: number; steps: number },
+): { r: ReturnType<typeof spawnSync>; out: string; md: string } {
+  const root = tempDir(name);
   const cfgPath = join(root, "conflict.json");
+  const { cosines, noiseCosines, synth, methods, seeds, jobs, steps } = c;
   writeFileSync(
     cfgPath,
     JSON.stringify({
-      cosines: [0.5, -0.5],
-      synth: { rows: 600, users: 20, items: 10, rates: [0.5, 0.2], hidden: 3 },
+      cosines,
+      ...(noiseCosines ? { noiseCosines } : {}),
+      synth,
       sweep: {
         model: "shared-bottom",
-        methods: ["ew", "pcgrad"],
-        seeds: 2,
-        jobs: 2,
+        methods,
+        seeds,
+        jobs,
         modelOptions: { bottomUnits: "4" },
-        train: { "max-steps": 3, "batch-size": 64, "emb-dim": 2, epochs: 1, patience: 0, "cache-dir": join(root, "cache") },
+        train: { "max-steps": steps, "batch-size": 64, "emb-dim": 2, epochs: 1, patience: 0, "cache-dir": join(root, "cache") },
       },
       out: join(root, "out"),
     }),
   );
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "conflict", "--config", cfgPath], { encoding: "utf8", timeout: 300_000 });
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 0, String(r.stderr));
   const out = join(root, "out");
-  const md = readFileSync(join(out, "conflict.md"), "utf8");
+  return { r, out, md: readFileSync(join(out, "conflict.md"), "utf8") };
+}
+
+test("mtlcraft conflict: a sweep per cosine on the generated data, then the AV-A table, CSV and plot", () => {
+  const { r, out, md } = runConflict("conflict", { cosines: [0.5, -0.5], synth: { rows: 600, users: 20, items: 10, rates: [0.5, 0.2], hidden: 3 }, methods: ["ew", "pcgrad"], seeds: 2, jobs: 2, steps: 3 });
   assert.match(md, /^\| C \| mean pair cos \| grad cos \| conflicts \| EW \| PCGrad \|$/m);
   assert.match(md, /^\| \+0\.5 \| 0\.50 \| -?0\.\d{3} \| \d+ % \| 0\.\d{4} ± 0\.\d{4} \| 0\.\d{4} ± 0\.\d{4} \|$/m);
   assert.match(md, /over the logged steps of ew:/);
   // two tasks at C = -0.5: the single pair has cosine -0.5
   assert.match(md, /^\| -0\.5 \| -0\.50 \| /m);
   assert.match(md, /^AV-A − EW, paired by seed/m);
-  assert.match(r.stdout, /wall time \d+ s/);
+  assert.match(String(r.stdout), /wall time \d+ s/);
   assert.match(readFileSync(join(out, "conflict.html"), "utf8"), /<svg/);
   assert.match(readFileSync(join(out, "conflict.csv"), "utf8"), /^-0\.5,-0\.50*\d?,pcgrad,PCGrad,AV-A - ew,/m);
   // each cosine is a normal bench output, with the paired differences
@@ -220,29 +236,9 @@ test("mtlcraft conflict: a sweep per cosine on the generated data, then the AV-A
 });
 
 test("mtlcraft conflict with noiseCosines: a sweep per label-noise cosine at the one C, ρ on the axis", () => {
-  const root = tempDir("conflict-noise");
-  const cfgPath = join(root, "conflict.json");
-  writeFileSync(
-    cfgPath,
-    JSON.stringify({
-      cosines: [0.5],
-      noiseCosines: [0.9, -0.9],
-      synth: { rows: 600, users: 20, items: 10, rates: [0.5, 0.2], hidden: 3, noise: 3 },
-      sweep: {
-        model: "shared-bottom",
-        methods: ["ew"],
-        seeds: 1,
-        jobs: 1,
-        modelOptions: { bottomUnits: "4" },
-        train: { "max-steps": 2, "batch-size": 64, "emb-dim": 2, epochs: 1, patience: 0, "cache-dir": join(root, "cache") },
-      },
-      out: join(root, "out"),
-    }),
-  );
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "conflict", "--config", cfgPath], { encoding: "utf8", timeout: 300_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const out = join(root, "out");
-  const md = readFileSync(join(out, "conflict.md"), "utf8");
+  const { out, md } = runConflict("conflict-noise", {
+    cosines: [0.5], noiseCosines: [0.9, -0.9], synth: { rows: 600, users: 20, items: 10, rates: [0.5, 0.2], hidden: 3, noise: 3 }, methods: ["ew"], seeds: 1, jobs: 1, steps: 2,
+  });
   assert.match(md, /against the label-noise cosine ρ \(weight-vector cosine C = 0\.5, label-noise scale σ = 3;/);
   assert.match(md, /^\| ρ \| mean noise corr \| grad cos \| conflicts \| EW \|$/m);
   // two tasks: the one pair's realised noise correlation is about ρ
