@@ -18,6 +18,8 @@ export interface ReportOptions {
   differences?: DifferenceTable[];
   /** Pre-rendered quality-bar section (trusted HTML from qualityToHtml, a <section id="quality">); inserted as is. */
   qualityHtml?: string;
+  /** Pre-rendered grid-selection section (trusted HTML from selectionToHtml, a <section id="selection">); inserted as is. */
+  selectionHtml?: string;
 }
 
 /** Method colours (Tableau 10 without its grey; the single-task baseline is grey and dashed). */
@@ -468,6 +470,7 @@ export function renderReport(opts: ReportOptions): string {
       opts.tableHtml ? ["table", "Comparison"] : null,
       opts.differences?.length ? ["differences", "Paired differences"] : null,
       opts.qualityHtml ? ["quality", "Quality bar"] : null,
+      opts.selectionHtml ? ["selection", "Grid selection"] : null,
       ["auc", "Validation AUC"],
       ["norms", "Gradient norms"],
       ["cosine", "Cosine &amp; conflicts"],
@@ -480,6 +483,7 @@ export function renderReport(opts: ReportOptions): string {
   if (opts.tableHtml) body.push(`<section id="table"><h2>Comparison</h2><div class="table-wrap">${opts.tableHtml}</div></section>`);
   if (opts.differences?.length) body.push(differencesSection(opts.differences, methodColors(runs)));
   if (opts.qualityHtml) body.push(opts.qualityHtml);
+  if (opts.selectionHtml) body.push(opts.selectionHtml);
   if (runs.length === 0) {
     body.push(`<section><h2>Runs</h2>${note("No runs to report.")}</section>`);
   } else {

@@ -1,8 +1,9 @@
 /**
  * `bench`: the paper's comparison table for any dataset. Plans the jobs, runs the
  * grid selection (validation only) and the final seeds in parallel workers, then
- * writes results.md, results.csv, report.html, quality.json and sweep.json into the output folder
- * (results.md and report.html end with the quality bar, src/report/quality.ts).
+ * writes results.md, results.csv, report.html, quality.json, selection.csv (with a grid) and sweep.json
+ * into the output folder (results.md and report.html end with the quality bar, src/report/quality.ts,
+ * and the grid selection, src/report/selection.ts).
  */
 import { join, resolve } from "node:path";
 import { hostname, cpus } from "node:os";
@@ -10,6 +11,7 @@ import type { RunResult } from "../report/types.ts";
 import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
 import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type QualityBar } from "../report/quality.ts";
+import { buildSelection, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
 import { resultPath } from "./runner.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
@@ -90,10 +92,10 @@ export async function runSweep(
   const sel = selectionJobs(cfg);
   const chosen: Record<string, Record<string, ParamValue>> = {};
   const incomplete = new Set<string>(); // methods whose grid selection lacks results (--report-only)
+  let selection: MethodSelection[] = [];
   if (sel.length) {
     opts.log(`grid selection: ${sel.length} jobs (seed ${cfg.seeds[0]}, chosen by mean validation AUC)`);
     const res = await runPhase(sel, cfg, mode, phase);
-    const best = new Map<string, { score: number; point: Record<string, ParamValue> }>();
     for (const j of sel.filter((_, i) => !res[i])) incomplete.add(j.method);
     if (incomplete.size && mode.shard) {
       throw new Error(
@@ -102,15 +104,17 @@ export async function runSweep(
       );
     }
     for (const m of incomplete) opts.log(`  ${m}: grid selection incomplete; its column is missing`);
+    const points: SelectionPoint[] = [];
     sel.forEach((j, i) => {
-      if (incomplete.has(j.method)) return;
-      const score = meanFinite(res[i]!.val.auc);
-      const b = best.get(j.method);
-      if (!b || score > b.score) best.set(j.method, { score, point: j.point });
+      const r = res[i];
+      if (incomplete.has(j.method) || !r) return;
+      points.push({ method: j.method, label: LABELS[j.method] ?? opts.labelOf(j.method), point: j.point, valAuc: meanFinite(r.val.auc), bestEpoch: r.bestEpoch, epochsRun: r.epochsRun });
     });
-    for (const [m, b] of best) {
-      chosen[m] = b.point;
-      opts.log(`  ${m}: ${JSON.stringify(b.point)} (val mean AUC ${b.score.toFixed(4)})`);
+    selection = buildSelection(points);
+    for (const m of selection) {
+      chosen[m.method] = m.chosen.point;
+      const edge = m.edges.length ? `; on the ${m.edges.map((e) => `${e.side} edge of ${e.key}`).join(" and the ")}: widen the grid` : "";
+      opts.log(`  ${m.method}: ${JSON.stringify(m.chosen.point)} (val mean AUC ${m.chosen.valAuc.toFixed(4)}${edge})`);
     }
   }
   const fin = finalJobs(cfg, chosen);
@@ -154,8 +158,10 @@ export async function runSweep(
     "wall time": `${((Date.now() - t0) / 1000).toFixed(0)} s`,
     ...(missing.length ? { results: `${results.length} of ${fin.length} jobs (missing: ${missing.join(", ")})` } : {}),
   };
-  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences, qualityHtml: qualityToHtml(quality) });
-  writeFileAtomic(join(out, "results.md"), markdown + "\n" + qualityToMarkdown(quality));
+  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences, qualityHtml: qualityToHtml(quality), selectionHtml: selectionToHtml(selection) });
+  const selectionMd = selectionToMarkdown(selection);
+  writeFileAtomic(join(out, "results.md"), markdown + "\n" + qualityToMarkdown(quality) + (selectionMd ? "\n" + selectionMd : ""));
+  if (selection.length) writeFileAtomic(join(out, "selection.csv"), selectionToCsv(selection));
   writeFileAtomic(join(out, "results.csv"), csv);
   writeFileAtomic(join(out, "differences.csv"), differencesToCsv(table));
   const htmlPath = join(out, "report.html");

@@ -1,0 +1,176 @@
+/**
+ * The grid selection of a `bench` sweep, reported: every grid point each method tried on the
+ * first seed with its mean validation AUC over tasks, the point chosen (the highest), and a
+ * warning where the choice sits on the edge of the grid.
+ *
+ * Edge rule: for a numeric grid key with at least 3 distinct values in a method's points, a
+ * chosen value equal to the smallest (largest) of them is on the lower (upper) edge: the
+ * optimum may lie outside the grid, which should then be widened in that direction
+ * (`methodGrid` in a sweep config extends one method's range). With 2 values every choice is an
+ * edge, so no warning is given; string and boolean keys have no order and no edge.
+ *
+ * Profiles: for each grid key with more than one value, the best mean validation AUC at each
+ * of its values (the maximum over the method's other keys), in the order of the values.
+ */
+import { esc } from "./svg.ts";
+
+/** A grid value (as sweep/plan.ts's ParamValue; the report layer does not import the sweep). */
+export type GridValue = string | number | boolean;
+
+/** One grid point's selection run. */
+export interface SelectionPoint {
+  method: string;
+  label: string;
+  point: Record<string, GridValue>;
+  /** Mean validation AUC over tasks at the restored (best) epoch. */
+  valAuc: number;
+  bestEpoch: number;
+  epochsRun: number;
+}
+
+export interface SelectionEdge {
+  key: string;
+  value: number;
+  side: "lower" | "upper";
+}
+
+export interface MethodSelection {
+  method: string;
+  label: string;
+  points: SelectionPoint[];
+  chosen: SelectionPoint;
+  edges: SelectionEdge[];
+  /** Per key with more than one value: [value, best mean val AUC at that value] in value order. */
+  profiles: { key: string; values: [GridValue, number][] }[];
+}
+
+/** Edges of `chosen` among `points` (see the file comment). */
+export function selectionEdges(points: readonly SelectionPoint[], chosen: SelectionPoint): SelectionEdge[] {
+  const edges: SelectionEdge[] = [];
+  for (const [key, v] of Object.entries(chosen.point)) {
+    if (typeof v !== "number") continue;
+    const vals = [...new Set(points.map((p) => p.point[key]).filter((x): x is number => typeof x === "number"))];
+    if (vals.length < 3) continue;
+    if (v === Math.min(...vals)) edges.push({ key, value: v, side: "lower" });
+    else if (v === Math.max(...vals)) edges.push({ key, value: v, side: "upper" });
+  }
+  return edges;
+}
+
+const orderOf = (a: GridValue, b: GridValue): number =>
+  typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+
+/**
+ * Groups selection runs by method (in first-seen order) and picks each method's point with
+ * the highest mean validation AUC, the first on ties, as `bench` does. NaN scores never win.
+ */
+export function buildSelection(points: readonly SelectionPoint[]): MethodSelection[] {
+  const byMethod = new Map<string, SelectionPoint[]>();
+  for (const p of points) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p]);
+  const out: MethodSelection[] = [];
+  for (const [method, pts] of byMethod) {
+    let chosen = pts[0]!;
+    for (const p of pts) if (p.valAuc > chosen.valAuc || (Number.isNaN(chosen.valAuc) && !Number.isNaN(p.valAuc))) chosen = p;
+    const keys = [...new Set(pts.flatMap((p) => Object.keys(p.point)))];
+    const profiles = keys
+      .map((key) => {
+        const best = new Map<GridValue, number>();
+        for (const p of pts) {
+          const v = p.point[key];
+          if (v === undefined) continue;
+          const b = best.get(v);
+          if (b === undefined || p.valAuc > b || Number.isNaN(b)) best.set(v, p.valAuc);
+        }
+        return { key, values: [...best.entries()].sort(([a], [b]) => orderOf(a, b)) };
+      })
+      .filter((p) => p.values.length > 1);
+    out.push({ method, label: pts[0]!.label, points: pts, chosen, edges: selectionEdges(pts, chosen), profiles });
+  }
+  return out;
+}
+
+const auc = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : "n/a");
+const pointText = (p: Record<string, GridValue>): string =>
+  Object.entries(p)
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(", ") || "-";
+const edgeText = (e: readonly SelectionEdge[]): string => e.map((x) => `${x.key} ${String(x.value)}: ${x.side} edge`).join("; ") || "-";
+const profileText = (m: MethodSelection, mark: (s: string) => string): string =>
+  m.profiles
+    .map(({ key, values }) => `${key}: ${values.map(([v, a]) => (m.chosen.point[key] === v ? mark(`${String(v)} ${auc(a)}`) : `${String(v)} ${auc(a)}`)).join(" · ")}`)
+    .join("; ");
+
+const INTRO =
+  "Each method's options were chosen on the first seed by the mean validation AUC over tasks (the test split is never read). " +
+  '"val AUC by value": the best mean validation AUC at each value of a grid key, over the other keys; the chosen value is marked. ' +
+  '"edge": the chosen value is the smallest or largest of at least 3 values tried, so the optimum may lie outside the grid: widen it in that direction.';
+
+const HEAD = ["Method", "points", "chosen", "val mean AUC", "best epoch", "val AUC by value", "edge"];
+
+function rowsOf(sel: readonly MethodSelection[], mark: (s: string) => string): string[][] {
+  return sel.map((m) => [
+    m.label,
+    String(m.points.length),
+    pointText(m.chosen.point),
+    auc(m.chosen.valAuc),
+    `${m.chosen.bestEpoch + 1} of ${m.chosen.epochsRun}`,
+    profileText(m, mark),
+    edgeText(m.edges),
+  ]);
+}
+
+/** The "Grid selection" section of results.md (empty when there was no grid). */
+export function selectionToMarkdown(sel: readonly MethodSelection[]): string {
+  if (sel.length === 0) return "";
+  const edged = sel.filter((m) => m.edges.length > 0);
+  const lines = [
+    "## Grid selection",
+    "",
+    INTRO,
+    "",
+    edged.length ? `On an edge of the grid: ${edged.map((m) => `${m.label} (${edgeText(m.edges)})`).join("; ")}.` : "No chosen value is on an edge of its grid.",
+    "",
+    `| ${HEAD.join(" | ")} |`,
+    `|---|---:|---|---:|---:|---|---|`,
+    ...rowsOf(sel, (s) => `**${s}**`).map((r) => `| ${r.join(" | ")} |`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** The report's "Grid selection" section (a <section id="selection">; empty when there was no grid). */
+export function selectionToHtml(sel: readonly MethodSelection[]): string {
+  if (sel.length === 0) return "";
+  const right = [false, true, false, true, true, false, false];
+  const cell = (tag: string, j: number, t: string) => `<${tag}${right[j] ? "" : ' style="text-align:left"'}>${t}</${tag}>`;
+  const edged = sel.filter((m) => m.edges.length > 0);
+  return (
+    [
+      `<section id="selection"><h2>Grid selection</h2>`,
+      `<p>${esc(INTRO)}</p>`,
+      `<p>${esc(edged.length ? `On an edge of the grid: ${edged.map((m) => `${m.label} (${edgeText(m.edges)})`).join("; ")}.` : "No chosen value is on an edge of its grid.")}</p>`,
+      `<div class="table-wrap"><table><thead><tr>${HEAD.map((h, j) => cell("th", j, esc(h))).join("")}</tr></thead><tbody>`,
+      // every cell escaped; the chosen value's mark is added after escaping
+      ...rowsOf(sel, (s) => `\u0000${s}\u0001`).map(
+        (r) => `<tr>${r.map((t, j) => cell("td", j, esc(t).replace(/\u0000/g, "<b>").replace(/\u0001/g, "</b>"))).join("")}</tr>`,
+      ),
+      `</tbody></table></div></section>`,
+    ].join("\n") + "\n"
+  );
+}
+
+/** selection.csv: one row per grid point (long format), the chosen one flagged. */
+export function selectionToCsv(sel: readonly MethodSelection[]): string {
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const lines = ["method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,edge"];
+  for (const m of sel) {
+    for (const p of m.points) {
+      const chosen = p === m.chosen;
+      lines.push(
+        [m.method, m.label, JSON.stringify(p.point), Number.isFinite(p.valAuc) ? String(p.valAuc) : "", String(p.bestEpoch + 1), String(p.epochsRun), String(chosen), chosen ? edgeText(m.edges) : ""]
+          .map(q)
+          .join(","),
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
