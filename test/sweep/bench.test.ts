@@ -118,3 +118,27 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) test(`killing bench (${sig
   while (pids.some(processAlive) && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 100));
   for (const p of pids) assert.equal(processAlive(p), false, `worker ${p} was left running`);
 });
+
+test("bench with a grid: the selection is reported (results.md, selection.csv, report) and an edge choice is flagged", () => {
+  const out = join(tinyRoot, "grid");
+  const r = tinyBench(out, "--grid", "lr=0.0001,0.001,0.01");
+  assert.equal(r.status, 0, r.stderr);
+  const md = readFileSync(join(out, "results.md"), "utf8");
+  assert.match(md, /^## Grid selection$/m);
+  const row = md.split("\n").find((l) => l.startsWith("| EW | 3 | lr "))!;
+  assert.ok(row, md);
+  // the chosen lr is the one with the highest validation AUC among the three selection runs
+  const csv = readFileSync(join(out, "selection.csv"), "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(","));
+  assert.equal(csv.length, 3);
+  const best = csv.reduce((a, b) => (Number(b[3]) > Number(a[3]) ? b : a));
+  assert.deepEqual(csv.filter((c) => c[6] === "true"), [best]);
+  const lr = (JSON.parse(best[2]!.slice(1, -1).replace(/""/g, '"')) as { lr: number }).lr;
+  assert.ok([0.0001, 0.001, 0.01].includes(lr), String(lr));
+  // the middle value is interior; either end is an edge, said in the table and the log
+  if (lr === 0.001) assert.match(row, /\| - \|$/);
+  else {
+    assert.match(row, new RegExp(`\\| lr ${lr}: ${lr === 0.01 ? "upper" : "lower"} edge \\|$`));
+    assert.match(r.stderr, new RegExp(`on the ${lr === 0.01 ? "upper" : "lower"} edge of lr: widen the grid`));
+  }
+  assert.match(readFileSync(join(out, "report.html"), "utf8"), /<section id="selection"><h2>Grid selection<\/h2>/);
+});
