@@ -151,7 +151,7 @@ export function selectionToHtml(sel: readonly MethodSelection[]): string {
       `<div class="table-wrap"><table><thead><tr>${HEAD.map((h, j) => cell("th", j, esc(h))).join("")}</tr></thead><tbody>`,
       // every cell escaped; the chosen value's mark is added after escaping
       ...rowsOf(sel, (s) => `\u0000${s}\u0001`).map(
-        (r) => `<tr>${r.map((t, j) => cell("td", j, esc(t).replace(/\u0000/g, "<b>").replace(/\u0001/g, "</b>"))).join("")}</tr>`,
+        (r) => `<tr>${r.map((t, j) => cell("td", j, esc(t).split("\u0000").join("<b>").split("\u0001").join("</b>"))).join("")}</tr>`,
       ),
       `</tbody></table></div></section>`,
     ].join("\n") + "\n"
