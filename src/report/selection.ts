@@ -9,6 +9,9 @@
  * (`methodGrid` in a sweep config extends one method's range). With 2 values every choice is an
  * edge, so no warning is given; string and boolean keys have no order and no edge.
  *
+ * Budget: a chosen point whose best epoch is its last (the run ended on its epoch or step limit
+ * while still improving) is flagged too: more epochs may change the choice.
+ *
  * Profiles: for each grid key with more than one value, the best mean validation AUC at each
  * of its values (the maximum over the method's other keys), in the order of the values.
  */
@@ -40,6 +43,8 @@ export interface MethodSelection {
   points: SelectionPoint[];
   chosen: SelectionPoint;
   edges: SelectionEdge[];
+  /** The chosen run's best epoch is its last: it was still improving when its budget ended. */
+  atLastEpoch: boolean;
   /** Per key with more than one value: [value, best mean val AUC at that value] in value order. */
   profiles: { key: string; values: [GridValue, number][] }[];
 }
@@ -84,7 +89,8 @@ export function buildSelection(points: readonly SelectionPoint[]): MethodSelecti
         return { key, values: [...best.entries()].sort(([a], [b]) => orderOf(a, b)) };
       })
       .filter((p) => p.values.length > 1);
-    out.push({ method, label: pts[0]!.label, points: pts, chosen, edges: selectionEdges(pts, chosen), profiles });
+    const atLastEpoch = chosen.epochsRun > 0 && chosen.bestEpoch + 1 === chosen.epochsRun;
+    out.push({ method, label: pts[0]!.label, points: pts, chosen, edges: selectionEdges(pts, chosen), atLastEpoch, profiles });
   }
   return out;
 }
@@ -94,7 +100,16 @@ const pointText = (p: Record<string, GridValue>): string =>
   Object.entries(p)
     .map(([k, v]) => `${k} ${String(v)}`)
     .join(", ") || "-";
-const edgeText = (e: readonly SelectionEdge[]): string => e.map((x) => `${x.key} ${String(x.value)}: ${x.side} edge`).join("; ") || "-";
+/** The warnings of a method's choice: grid edges, and a best epoch that is the last one. */
+const warnText = (m: MethodSelection): string =>
+  [...m.edges.map((x) => `${x.key} ${String(x.value)}: ${x.side} edge`), ...(m.atLastEpoch ? ["best at its last epoch"] : [])].join("; ") || "-";
+/** The sentence above the table: which choices carry a warning. */
+const summaryText = (sel: readonly MethodSelection[]): string => {
+  const warned = sel.filter((m) => m.edges.length > 0 || m.atLastEpoch);
+  return warned.length
+    ? `Check these choices: ${warned.map((m) => `${m.label} (${warnText(m)})`).join("; ")}.`
+    : "No chosen value is on an edge of its grid (tested for numeric keys with at least 3 values), and every chosen run stopped early, after its best epoch.";
+};
 const profileText = (m: MethodSelection, mark: (s: string) => string): string =>
   m.profiles
     .map(({ key, values }) => `${key}: ${values.map(([v, a]) => (m.chosen.point[key] === v ? mark(`${String(v)} ${auc(a)}`) : `${String(v)} ${auc(a)}`)).join(" · ")}`)
@@ -103,9 +118,10 @@ const profileText = (m: MethodSelection, mark: (s: string) => string): string =>
 const INTRO =
   "Each method's options were chosen on the first seed by the mean validation AUC over tasks (the test split is never read). " +
   '"val AUC by value": the best mean validation AUC at each value of a grid key, over the other keys; the chosen value is marked. ' +
-  '"edge": the chosen value is the smallest or largest of at least 3 values tried, so the optimum may lie outside the grid: widen it in that direction.';
+  '"edge": the chosen value is the smallest or largest of at least 3 values tried, so the optimum may lie outside the grid: widen it in that direction. ' +
+  '"best at its last epoch": the chosen run was still improving when its epoch or step limit ended it.';
 
-const HEAD = ["Method", "points", "chosen", "val mean AUC", "best epoch", "val AUC by value", "edge"];
+const HEAD = ["Method", "points", "chosen", "val mean AUC", "best epoch", "val AUC by value", "check"];
 
 function rowsOf(sel: readonly MethodSelection[], mark: (s: string) => string): string[][] {
   return sel.map((m) => [
@@ -113,22 +129,22 @@ function rowsOf(sel: readonly MethodSelection[], mark: (s: string) => string): s
     String(m.points.length),
     pointText(m.chosen.point),
     auc(m.chosen.valAuc),
-    `${m.chosen.bestEpoch + 1} of ${m.chosen.epochsRun}`,
+    // a run cut by a step limit before its first full epoch has no epoch to name
+    m.chosen.epochsRun > 0 ? `${m.chosen.bestEpoch + 1} of ${m.chosen.epochsRun}` : "-",
     profileText(m, mark),
-    edgeText(m.edges),
+    warnText(m),
   ]);
 }
 
 /** The "Grid selection" section of results.md (empty when there was no grid). */
 export function selectionToMarkdown(sel: readonly MethodSelection[]): string {
   if (sel.length === 0) return "";
-  const edged = sel.filter((m) => m.edges.length > 0);
   const lines = [
     "## Grid selection",
     "",
     INTRO,
     "",
-    edged.length ? `On an edge of the grid: ${edged.map((m) => `${m.label} (${edgeText(m.edges)})`).join("; ")}.` : "No chosen value is on an edge of its grid.",
+    summaryText(sel),
     "",
     `| ${HEAD.join(" | ")} |`,
     `|---|---:|---|---:|---:|---|---|`,
@@ -142,12 +158,11 @@ export function selectionToHtml(sel: readonly MethodSelection[]): string {
   if (sel.length === 0) return "";
   const right = [false, true, false, true, true, false, false];
   const cell = (tag: string, j: number, t: string) => `<${tag}${right[j] ? "" : ' style="text-align:left"'}>${t}</${tag}>`;
-  const edged = sel.filter((m) => m.edges.length > 0);
   return (
     [
       `<section id="selection"><h2>Grid selection</h2>`,
       `<p>${esc(INTRO)}</p>`,
-      `<p>${esc(edged.length ? `On an edge of the grid: ${edged.map((m) => `${m.label} (${edgeText(m.edges)})`).join("; ")}.` : "No chosen value is on an edge of its grid.")}</p>`,
+      `<p>${esc(summaryText(sel))}</p>`,
       `<div class="table-wrap"><table><thead><tr>${HEAD.map((h, j) => cell("th", j, esc(h))).join("")}</tr></thead><tbody>`,
       // every cell escaped; the chosen value's mark is added after escaping
       ...rowsOf(sel, (s) => `\u0000${s}\u0001`).map(
@@ -161,12 +176,12 @@ export function selectionToHtml(sel: readonly MethodSelection[]): string {
 /** selection.csv: one row per grid point (long format), the chosen one flagged. */
 export function selectionToCsv(sel: readonly MethodSelection[]): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const lines = ["method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,edge"];
+  const lines = ["method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,check"];
   for (const m of sel) {
     for (const p of m.points) {
       const chosen = p === m.chosen;
       lines.push(
-        [m.method, m.label, JSON.stringify(p.point), Number.isFinite(p.valAuc) ? String(p.valAuc) : "", String(p.bestEpoch + 1), String(p.epochsRun), String(chosen), chosen ? edgeText(m.edges) : ""]
+        [m.method, m.label, JSON.stringify(p.point), Number.isFinite(p.valAuc) ? String(p.valAuc) : "", String(p.bestEpoch + 1), String(p.epochsRun), String(chosen), chosen ? warnText(m) : ""]
           .map(q)
           .join(","),
       );

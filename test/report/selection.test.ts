@@ -54,22 +54,33 @@ test("edges: upper and lower, only numeric keys with at least 3 values; ties kee
   assert.deepEqual(tie!.chosen.point, { lr: 1 });
   const [nan] = buildSelection([pt("m", { lr: 1 }, NaN), pt("m", { lr: 2 }, 0.6), pt("m", { lr: 3 }, NaN)]);
   assert.deepEqual(nan!.chosen.point, { lr: 2 }, "a NaN first point does not block the others");
+  // a run cut by a step limit before its first full epoch: no epoch named, no last-epoch flag
+  const cut = buildSelection([pt("m", { lr: 1 }, 0.5, 0, 0), pt("m", { lr: 2 }, 0.4, 0, 0)]);
+  assert.equal(cut[0]!.atLastEpoch, false);
+  assert.match(selectionToMarkdown(cut), /^\| M \| 2 \| lr 1 \| 0\.5000 \| - \| /m);
 });
 
 test("Markdown: one row per method with the chosen value marked, and the edges named up front", () => {
   const md = selectionToMarkdown(buildSelection(points)).split("\n");
   assert.equal(md[0], "## Grid selection");
-  assert.equal(md[4], "On an edge of the grid: GC (tau 0.1: lower edge).");
-  assert.equal(md[6], "| Method | points | chosen | val mean AUC | best epoch | val AUC by value | edge |");
+  assert.equal(md[4], "Check these choices: GC (tau 0.1: lower edge).");
+  assert.equal(md[6], "| Method | points | chosen | val mean AUC | best epoch | val AUC by value | check |");
   assert.equal(md[8], "| EW | 3 | lr 0.01 | 0.7700 | 2 of 4 | lr: 0.002 0.7500 · **0.01 0.7700** · 0.04 0.7600 | - |");
   assert.equal(md[9], "| GC | 6 | lr 0.01, tau 0.1 | 0.7720 | 1 of 3 | lr: **0.01 0.7720** · 0.02 0.7650; tau: **0.1 0.7720** · 0.5 0.7710 · 1 0.7640 | tau 0.1: lower edge |");
   assert.equal(selectionToMarkdown([]), "", "no grid, no section");
-  assert.match(selectionToMarkdown(buildSelection(points.slice(0, 3))), /No chosen value is on an edge of its grid\./);
+  assert.match(selectionToMarkdown(buildSelection(points.slice(0, 3))), /No chosen value is on an edge of its grid \(tested for numeric keys with at least 3 values\), and every chosen run stopped early/);
+  // a chosen run whose best epoch is its last was still improving: flagged, with the edge
+  const rising = buildSelection([pt("m", { lr: 1 }, 0.5), pt("m", { lr: 2 }, 0.6), pt("m", { lr: 3 }, 0.7, 3, 4)]);
+  assert.equal(rising[0]!.atLastEpoch, true);
+  assert.equal(buildSelection(points)[0]!.atLastEpoch, false);
+  const rmd = selectionToMarkdown(rising).split("\n");
+  assert.equal(rmd[4], "Check these choices: M (lr 3: upper edge; best at its last epoch).");
+  assert.match(rmd[8]!, /\| 4 of 4 \| .* \| lr 3: upper edge; best at its last epoch \|$/);
 });
 
 test("CSV: every point, the chosen one flagged with its edges; HTML: escaped, well formed, in the report's nav", () => {
   const csv = selectionToCsv(buildSelection(points)).trimEnd().split("\n");
-  assert.equal(csv[0], "method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,edge");
+  assert.equal(csv[0], "method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,check");
   assert.equal(csv.length, 1 + points.length);
   assert.equal(csv[2], 'ew,EW,"{""lr"":0.01}",0.77,2,4,true,-');
   assert.equal(csv[4], 'gc,GC,"{""lr"":0.01,""tau"":0.1}",0.772,1,3,true,tau 0.1: lower edge');

@@ -135,6 +135,8 @@ test("bench with a grid: the selection is reported (results.md, selection.csv, r
   const lr = (JSON.parse(best[2]!.slice(1, -1).replace(/""/g, '"')) as { lr: number }).lr;
   assert.ok([0.0001, 0.001, 0.01].includes(lr), String(lr));
   // the middle value is interior; either end is an edge, said in the table and the log
+  // 3 steps, less than one epoch: no epoch to name, and no last-epoch flag
+  assert.match(row, /^\| EW \| 3 \| lr [\d.e-]+ \| 0\.\d{4} \| - \| /);
   if (lr === 0.001) assert.match(row, /\| - \|$/);
   else {
     assert.match(row, new RegExp(`\\| lr ${lr}: ${lr === 0.01 ? "upper" : "lower"} edge \\|$`));
