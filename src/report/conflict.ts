@@ -9,7 +9,7 @@
 import { meanInterval } from "../metrics/ci.ts";
 import { BASELINE_COLOR, METHOD_PALETTE, REPORT_FOOTER, reportPage } from "./html.ts";
 import { esc, lineChart, type Series } from "./svg.ts";
-import { diffCell, type DiffCell } from "./table.ts";
+import { csvField as q, diffCell, type DiffCell } from "./table.ts";
 
 /** One trained run: its method, seed and AV-A on the test split. */
 export interface ConflictRun {
@@ -199,7 +199,6 @@ export function conflictToMarkdown(t: ConflictTable): string {
  * "AV-A - <ref>"); on the label-noise axis the first two columns are noise_cosine,mean_noise_correlation.
  */
 export function conflictToCsv(t: ConflictTable): string {
-  const q = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const num = (x: number | null) => (x === null || Number.isNaN(x) ? "" : String(x));
   const lines = [`${axisText(t.axis).csv},method,label,metric,mean,n,ci_low,ci_high`];
   t.cosines.forEach((c, i) => {

@@ -16,6 +16,7 @@
  * of its values (the maximum over the method's other keys), in the order of the values.
  */
 import { esc } from "./svg.ts";
+import { csvField } from "./table.ts";
 
 /** A grid value (as sweep/plan.ts's ParamValue; the report layer does not import the sweep). */
 export type GridValue = string | number | boolean;
@@ -71,7 +72,11 @@ const orderOf = (a: GridValue, b: GridValue): number =>
  */
 export function buildSelection(points: readonly SelectionPoint[]): MethodSelection[] {
   const byMethod = new Map<string, SelectionPoint[]>();
-  for (const p of points) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p]);
+  for (const p of points) {
+    const list = byMethod.get(p.method);
+    if (list) list.push(p);
+    else byMethod.set(p.method, [p]);
+  }
   const out: MethodSelection[] = [];
   for (const [method, pts] of byMethod) {
     let chosen = pts[0]!;
@@ -110,9 +115,10 @@ const summaryText = (sel: readonly MethodSelection[]): string => {
     ? `Check these choices: ${warned.map((m) => `${m.label} (${warnText(m)})`).join("; ")}.`
     : "No chosen value is on an edge of its grid (tested for numeric keys with at least 3 values), and every chosen run stopped early, after its best epoch.";
 };
-const profileText = (m: MethodSelection, mark: (s: string) => string): string =>
+/** The profiles, each piece of text through `enc` (the format's escaping) and the chosen value through `mark`. */
+const profileText = (m: MethodSelection, enc: (s: string) => string, mark: (s: string) => string): string =>
   m.profiles
-    .map(({ key, values }) => `${key}: ${values.map(([v, a]) => (m.chosen.point[key] === v ? mark(`${String(v)} ${auc(a)}`) : `${String(v)} ${auc(a)}`)).join(" · ")}`)
+    .map(({ key, values }) => `${enc(key)}: ${values.map(([v, a]) => (m.chosen.point[key] === v ? mark : (x: string) => x)(enc(`${String(v)} ${auc(a)}`))).join(" · ")}`)
     .join("; ");
 
 const INTRO =
@@ -123,16 +129,19 @@ const INTRO =
 
 const HEAD = ["Method", "points", "chosen", "val mean AUC", "best epoch", "val AUC by value", "check"];
 
-function rowsOf(sel: readonly MethodSelection[], mark: (s: string) => string): string[][] {
+/** A run's best epoch, 1-based; "" for a run cut by a step limit before its first full epoch. */
+const bestEpochText = (p: SelectionPoint): string => (p.epochsRun > 0 ? String(p.bestEpoch + 1) : "");
+
+/** The table's cells, already in the output format: `enc` escapes text, `mark` highlights the chosen value. */
+function rowsOf(sel: readonly MethodSelection[], enc: (s: string) => string, mark: (s: string) => string): string[][] {
   return sel.map((m) => [
-    m.label,
+    enc(m.label),
     String(m.points.length),
-    pointText(m.chosen.point),
+    enc(pointText(m.chosen.point)),
     auc(m.chosen.valAuc),
-    // a run cut by a step limit before its first full epoch has no epoch to name
-    m.chosen.epochsRun > 0 ? `${m.chosen.bestEpoch + 1} of ${m.chosen.epochsRun}` : "-",
-    profileText(m, mark),
-    warnText(m),
+    m.chosen.epochsRun > 0 ? `${bestEpochText(m.chosen)} of ${m.chosen.epochsRun}` : "-",
+    profileText(m, enc, mark),
+    enc(warnText(m)),
   ]);
 }
 
@@ -148,7 +157,7 @@ export function selectionToMarkdown(sel: readonly MethodSelection[]): string {
     "",
     `| ${HEAD.join(" | ")} |`,
     `|---|---:|---|---:|---:|---|---|`,
-    ...rowsOf(sel, (s) => `**${s}**`).map((r) => `| ${r.join(" | ")} |`),
+    ...rowsOf(sel, (s) => s.replace(/\|/g, "\\|"), (s) => `**${s}**`).map((r) => `| ${r.join(" | ")} |`),
   ];
   return lines.join("\n") + "\n";
 }
@@ -164,10 +173,7 @@ export function selectionToHtml(sel: readonly MethodSelection[]): string {
       `<p>${esc(INTRO)}</p>`,
       `<p>${esc(summaryText(sel))}</p>`,
       `<div class="table-wrap"><table><thead><tr>${HEAD.map((h, j) => cell("th", j, esc(h))).join("")}</tr></thead><tbody>`,
-      // every cell escaped; the chosen value's mark is added after escaping
-      ...rowsOf(sel, (s) => `\u0000${s}\u0001`).map(
-        (r) => `<tr>${r.map((t, j) => cell("td", j, esc(t).split("\u0000").join("<b>").split("\u0001").join("</b>"))).join("")}</tr>`,
-      ),
+      ...rowsOf(sel, esc, (s) => `<b>${s}</b>`).map((r) => `<tr>${r.map((t, j) => cell("td", j, t)).join("")}</tr>`),
       `</tbody></table></div></section>`,
     ].join("\n") + "\n"
   );
@@ -175,14 +181,13 @@ export function selectionToHtml(sel: readonly MethodSelection[]): string {
 
 /** selection.csv: one row per grid point (long format), the chosen one flagged. */
 export function selectionToCsv(sel: readonly MethodSelection[]): string {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const lines = ["method,label,point,val_mean_auc,best_epoch,epochs_run,chosen,check"];
   for (const m of sel) {
     for (const p of m.points) {
       const chosen = p === m.chosen;
       lines.push(
-        [m.method, m.label, JSON.stringify(p.point), Number.isFinite(p.valAuc) ? String(p.valAuc) : "", String(p.bestEpoch + 1), String(p.epochsRun), String(chosen), chosen ? warnText(m) : ""]
-          .map(q)
+        [m.method, m.label, JSON.stringify(p.point), Number.isFinite(p.valAuc) ? String(p.valAuc) : "", bestEpochText(p), String(p.epochsRun), String(chosen), chosen ? warnText(m) : ""]
+          .map(csvField)
           .join(","),
       );
     }

@@ -384,7 +384,8 @@ export function differencesToCsv(table: Pick<ComparisonTable, "differences">): s
   return lines.join("\n") + "\n";
 }
 
-function csvField(s: string): string {
+/** A CSV field, quoted when it holds a quote, comma, line break or edge whitespace (RFC 4180). */
+export function csvField(s: string): string {
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

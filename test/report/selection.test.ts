@@ -89,6 +89,8 @@ test("CSV: every point, the chosen one flagged with its edges; HTML: escaped, we
   const html = selectionToHtml(hostile);
   assert.ok(html.includes("scope &lt;b&gt;&amp;") && !html.includes("scope <b>&"), "values are escaped");
   assert.ok(html.includes("<b>&lt;b&gt;&amp; 0.5000</b>"), "the chosen value is marked after escaping");
+  const piped = selectionToMarkdown(buildSelection([pt("x", { scope: "a|b" }, 0.5), pt("x", { scope: "c" }, 0.4)]));
+  assert.match(piped, /^\| X \| 2 \| scope a\\\|b \| 0\.5000 \| 2 of 4 \| scope: \*\*a\\\|b 0\.5000\*\* · c 0\.4000 \| - \|$/m, "a | in a value cannot split the Markdown row");
   const page = renderReport({ title: "t", runs: [], selectionHtml: selectionToHtml(buildSelection(points)) });
   const errors: string[] = [];
   parse(page, { onParseError: (e) => errors.push(e.code) });
