@@ -105,8 +105,8 @@ const pointText = (p: Record<string, GridValue>): string =>
   Object.entries(p)
     .map(([k, v]) => `${k} ${String(v)}`)
     .join(", ") || "-";
-/** The warnings of a method's choice: grid edges, and a best epoch that is the last one. */
-const warnText = (m: MethodSelection): string =>
+/** The warnings of a method's choice ("-" for none): grid edges, and a best epoch that is the last one. */
+export const warnText = (m: MethodSelection): string =>
   [...m.edges.map((x) => `${x.key} ${String(x.value)}: ${x.side} edge`), ...(m.atLastEpoch ? ["best at its last epoch"] : [])].join("; ") || "-";
 /** The sentence above the table: which choices carry a warning. */
 const summaryText = (sel: readonly MethodSelection[]): string => {

@@ -11,7 +11,7 @@ import type { RunResult } from "../report/types.ts";
 import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
 import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type QualityBar } from "../report/quality.ts";
-import { buildSelection, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
+import { buildSelection, warnText, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
 import { resultPath } from "./runner.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { meanFinite } from "../train/evaluate.ts";
@@ -113,8 +113,8 @@ export async function runSweep(
     selection = buildSelection(points);
     for (const m of selection) {
       chosen[m.method] = m.chosen.point;
-      const edge = m.edges.length ? `; on the ${m.edges.map((e) => `${e.side} edge of ${e.key}`).join(" and the ")}: widen the grid` : "";
-      opts.log(`  ${m.method}: ${JSON.stringify(m.chosen.point)} (val mean AUC ${m.chosen.valAuc.toFixed(4)}${edge})`);
+      const warn = m.edges.length > 0 || m.atLastEpoch ? `; check: ${warnText(m)}` : "";
+      opts.log(`  ${m.method}: ${JSON.stringify(m.chosen.point)} (val mean AUC ${m.chosen.valAuc.toFixed(4)}${warn})`);
     }
   }
   const fin = finalJobs(cfg, chosen);

@@ -140,7 +140,7 @@ test("bench with a grid: the selection is reported (results.md, selection.csv, r
   if (lr === 0.001) assert.match(row, /\| - \|$/);
   else {
     assert.match(row, new RegExp(`\\| lr ${lr}: ${lr === 0.01 ? "upper" : "lower"} edge \\|$`));
-    assert.match(r.stderr, new RegExp(`on the ${lr === 0.01 ? "upper" : "lower"} edge of lr: widen the grid`));
+    assert.match(r.stderr, new RegExp(`check: lr ${lr}: ${lr === 0.01 ? "upper" : "lower"} edge`));
   }
   assert.match(readFileSync(join(out, "report.html"), "utf8"), /<section id="selection"><h2>Grid selection<\/h2>/);
 });
