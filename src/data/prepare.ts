@@ -28,10 +28,12 @@ import { crc32 } from "node:zlib";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SplitName } from "./types.ts";
 import { DataError } from "./errors.ts";
-import { denseDefs, fieldDefs, quoteIdent, quoteStr, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type DenseDef, type FieldDef, type TaskSpec } from "./spec.ts";
+import { confineSpecPaths } from "./confine.ts";
+import { DEFAULT_TIMEZONE, denseDefs, fieldDefs, quoteIdent, quoteStr, specTimeZone, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type DenseDef, type FieldDef, type TaskSpec } from "./spec.ts";
 import { resolveSpec } from "./builtin.ts";
 import { compileExpr } from "./expr.ts";
 import { isParquet, loadManifest, scanCsv, verifyPrepared, type CacheFile, type CsvInfo } from "./integrity.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /**
  * 2: manifest gains per-file checksums (`files`) and per-input row counts.
@@ -123,6 +125,11 @@ export interface Manifest {
   users: Record<SplitName, number> | null;
   items: Record<SplitName, number> | null;
   warnings: string[];
+  /**
+   * The time zone the spec's SQL was evaluated in (`specTimeZone(spec)`: the spec's `timezone`,
+   * else UTC). Absent in caches prepared before it was fixed (in the machine's zone); see zoneStale.
+   */
+  timezone?: string;
 }
 
 export interface PrepareOptions {
@@ -134,6 +141,12 @@ export interface PrepareOptions {
   dataDir?: string;
   /** Alias of `dataDir` (the CLI's --source). */
   source?: string;
+  /**
+   * Every input path of the spec (log, joins, split files) and the base folder must lie inside
+   * this folder by real path, else a DataError naming the spec key (see confine.ts): for specs
+   * from untrusted places (queue jobs). Checked before any input file is opened.
+   */
+  confineTo?: string;
   progress?: (done: number, total: number, stage: string) => void;
   log?: (msg: string) => void;
   /** DuckDB worker threads (default: DuckDB's). */
@@ -216,7 +229,11 @@ function stableStringify(x: unknown): string {
   return JSON.stringify(x);
 }
 
-/** Content hash of spec + input files (paths enter only through the spec as written). */
+/**
+ * Content hash of spec + input files (paths enter only through the spec as written). The spec's
+ * `timezone` enters with the spec when it is set; without it the SQL runs in UTC (see
+ * specTimeZone), so the hash of a spec without the key is the one it had before the key existed.
+ */
 export function datasetHash(spec: DatasetSpec, baseDir: string): { hash: string; inputs: Manifest["inputs"] } {
   const inputs: Manifest["inputs"] = [];
   for (const f of specInputs(spec, baseDir)) {
@@ -228,6 +245,26 @@ export function datasetHash(spec: DatasetSpec, baseDir: string): { hash: string;
   h.update(stableStringify(spec));
   for (const i of inputs) h.update(`\n${basename(i.file)}:${i.bytes}:${i.hash}`);
   return { hash: h.digest("hex"), inputs };
+}
+
+/** Column types whose values DuckDB turns into text, dates or hours in the session's time zone. */
+const ZONED_TYPE = /TIME ZONE|TIMESTAMPTZ|TIMETZ/i;
+
+/**
+ * Why a cache with the right hash cannot be reused because of its time zone, or null. The zone is
+ * in the hash only when the spec names one (so specs without `timezone` keep their hash and
+ * cache); a cache prepared before the zone was fixed (no `timezone` in its manifest) was computed
+ * in its machine's zone, so it is reused only when nothing in it can depend on a zone: no field,
+ * dense or task expression, no zone-aware log column and no side table (whose types the manifest
+ * does not record). Otherwise it is rebuilt, in UTC, under the same hash.
+ */
+export function zoneStale(m: Manifest, spec: DatasetSpec): string | null {
+  const want = specTimeZone(spec);
+  if (m.timezone !== undefined) return m.timezone === want ? null : `was prepared in time zone ${m.timezone}, not ${want}`;
+  const exprs = [...spec.categorical, ...(spec.numeric ?? []), ...(spec.dense ?? [])].some((f) => typeof f !== "string" && f.expr !== undefined) || spec.tasks.some((t) => t.kind === "sql");
+  const zoned = Object.values(m.columns ?? {}).some((t) => ZONED_TYPE.test(t));
+  if (!exprs && !zoned && !(spec.joins ?? []).length) return null;
+  return `was prepared before derived time features were fixed to ${want} (in the machine's time zone)`;
 }
 
 function readManifest(dir: string): Manifest | null {
@@ -292,13 +329,16 @@ export function removeStaleTemps(cacheRoot: string, log: (m: string) => void = (
 export async function prepareDataset(specOrName: string | DatasetSpec, opts: PrepareOptions = {}): Promise<PrepareResult> {
   const dataDir = opts.dataDir ?? opts.source;
   const { spec, baseDir } = resolveSpec(specOrName, dataDir !== undefined ? { dataDir } : {});
+  if (opts.confineTo !== undefined) confineSpecPaths(spec, baseDir, opts.confineTo, dataDir !== undefined ? "the data folder" : "spec.dataDir");
   const log = opts.log ?? (() => {});
   const cacheRoot = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
   const { hash, inputs } = datasetHash(spec, baseDir);
   const dir = join(cacheRoot, `${spec.name}-${hash.slice(0, 16)}`);
   if (!opts.force) {
     const m = readManifest(dir);
-    if (m && m.hash === hash && m.version === FORMAT_VERSION) {
+    const stale = m && m.hash === hash && m.version === FORMAT_VERSION ? zoneStale(m, spec) : null;
+    if (stale) log(`warning: ${dir} ${stale}; rebuilding it`);
+    else if (m && m.hash === hash && m.version === FORMAT_VERSION) {
       try {
         verifyPrepared(dir, m, opts.verify ?? "full");
         log(`using cached dataset ${dir}`);
@@ -536,26 +576,55 @@ interface LabelPlan {
 }
 
 /**
- * Locks a fresh connection down before it touches any input: file access only inside the input
- * files' folders and the work folder, no other external access (network, ATTACH elsewhere), no
- * extension install or auto-load, then the configuration is frozen so no later statement can undo
- * it. (These settings fail as instance options on this DuckDB version but work as statements.)
+ * Locks a fresh connection down before it touches any input: its time zone is `timeZone` (see
+ * setTimeZone), file access only inside the input files' folders and the work folder, no other
+ * external access (network, ATTACH elsewhere), no extension install or auto-load, then the
+ * configuration is frozen so no later statement can undo it. (These settings fail as instance
+ * options on this DuckDB version but work as statements.)
  */
-export async function lockDown(conn: DuckDBConnection, dirs: string[]): Promise<void> {
+export async function lockDown(conn: DuckDBConnection, dirs: string[], timeZone: string = DEFAULT_TIMEZONE): Promise<void> {
   const allowed = [...new Set(dirs.map((d) => (d.endsWith(sep) ? d : d + sep)))];
-  for (const sql of [
-    `SET allowed_directories = [${allowed.map(quoteStr).join(", ")}]`,
-    "SET enable_external_access = false",
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-  ]) {
+  const run = async (sql: string): Promise<void> => {
     try {
       await conn.run(sql);
     } catch (e) {
       throw new Error(`internal: could not lock the DuckDB connection down (${sql}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
+  };
+  for (const sql of [`SET allowed_directories = [${allowed.map(quoteStr).join(", ")}]`, "SET enable_external_access = false", "SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"]) await run(sql);
+  // after the extension settings: the zone needs ICU, which is built in (nothing may be loaded for it)
+  await setTimeZone(conn, timeZone);
+  await run("SET lock_configuration = true");
+}
+
+/**
+ * Sets the connection's TimeZone to `zone` (a spec's `timezone`, default UTC) and its calendar to
+ * Gregorian. DuckDB otherwise takes both from the machine (`TZ`, `/etc/localtime`, the locale: under
+ * `LANG=th_TH.UTF-8` `year()` says 2566), so `hour(to_timestamp(ts))`, `strftime`, casts to
+ * TIMESTAMPTZ and the ids they get would differ between machines under one dataset hash. ICU is
+ * built into @duckdb/node-api (no extension is loaded for this).
+ */
+async function setTimeZone(conn: DuckDBConnection, zone: string): Promise<void> {
+  try {
+    await conn.run(`SET TimeZone = ${quoteStr(zone)}`);
+  } catch (e) {
+    if (zone === DEFAULT_TIMEZONE) throw new Error(`internal: could not set the DuckDB time zone to ${zone}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    let names: string[] = [];
+    try {
+      names = (await conn.runAndReadAll("SELECT name FROM pg_timezone_names()")).getRowObjectsJS().map((r) => String(r.name));
+    } catch {
+      // no suggestion then
+    }
+    throw new DataError(`invalid dataset spec: $.timezone is not a time zone DuckDB knows (got ${JSON.stringify(zone)})${didYouMean(zone, names)}`);
   }
+  let got: string;
+  try {
+    await conn.run("SET Calendar = 'gregorian'");
+    got = String((await conn.runAndReadAll("SELECT current_setting('TimeZone') AS tz")).getRowObjectsJS()[0]?.tz);
+  } catch (e) {
+    throw new Error(`internal: could not set the DuckDB calendar: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (got.toLowerCase() !== zone.toLowerCase()) throw new Error(`internal: DuckDB's time zone is ${got} after setting it to ${zone}`);
 }
 
 /** An expression evaluated on one split's raw rows instead of a prepare (see splitValues). */
@@ -580,7 +649,7 @@ async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: Prep
   const conn = await instance.connect();
   const db = new Db(conn);
   try {
-    await lockDown(conn, [...specInputs(spec, baseDir).map((f) => dirname(f)), tmp]);
+    await lockDown(conn, [...specInputs(spec, baseDir).map((f) => dirname(f)), tmp], specTimeZone(spec));
     const fileRows = new Map<string, number>();
     const m = await buildWith(db, spec, baseDir, tmp, progress, log, warn, fileRows, probe);
     if (!m) return { manifest: null as unknown as Manifest, fileRows };
@@ -1018,6 +1087,7 @@ async function buildWith(
     users,
     items,
     warnings: [],
+    timezone: specTimeZone(spec),
   };
 }
 

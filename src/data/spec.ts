@@ -7,9 +7,11 @@
  *
  * Paths in `log`, `joins[].path` and `split.train|val|test` (per-split files) are resolved
  * against, in order: the `dataDir` prepare option, the spec's own `dataDir` (itself relative to
- * the spec file), the spec file's folder, the current directory.
+ * the spec file), the spec file's folder, the current directory. With prepare's `confineTo` (a
+ * queue worker's data folder) each must lie inside that folder by real path (confine.ts).
  */
 import { specFail, validateAgainst, type ObjectSchema, type Prop, type Schema } from "./spec-schema.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /** How CSV / CSV.gz inputs are parsed (see CSV_SCHEMA for the defaults). */
 export interface CsvOptions {
@@ -122,6 +124,42 @@ export interface DatasetSpec {
   minCount?: number;
   /** What to do when a label has a single class in train: "error" (default) or "warn". */
   singleClassLabels?: "error" | "warn";
+  /**
+   * IANA time zone in which DuckDB evaluates the spec's SQL (hour(), dayofweek(), strftime(), casts
+   * between TIMESTAMP and TIMESTAMPTZ ...) when preparing and when scoring; default "UTC", never the
+   * machine's zone. See `specTimeZone`.
+   */
+  timezone?: string;
+}
+
+/** The zone a spec's derived time features are computed in when it names none. */
+export const DEFAULT_TIMEZONE = "UTC";
+
+/**
+ * The time zone every DuckDB connection that prepares or encodes rows of `spec` runs in (set by
+ * `lockDown`): the spec's `timezone`, else UTC, so derived hour/weekday features and the ids they
+ * get never depend on the machine's `TZ` (which the dataset hash does not see).
+ */
+export function specTimeZone(spec: Pick<DatasetSpec, "timezone">): string {
+  return spec.timezone ?? DEFAULT_TIMEZONE;
+}
+
+/** A time zone name as IANA writes them ("UTC", "Asia/Shanghai", "America/Argentina/Buenos_Aires", "Etc/GMT+5"). */
+const TIMEZONE_RE = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/;
+
+/** Whether the IANA time zone database (as Node's ICU has it) knows `name` (aliases included). */
+function knownTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The canonical zone names, for "did you mean" (Node's list lacks "UTC" itself). */
+function timeZoneNames(): string[] {
+  return [DEFAULT_TIMEZONE, ...Intl.supportedValuesOf("timeZone")];
 }
 
 /** Defaults of the spec keys that code reads (also the defaults the reference shows). */
@@ -470,10 +508,19 @@ export const SPEC_SCHEMA: ObjectSchema = {
     split: { schema: { type: "tagged", tag: "kind", variants: [DATE_SPLIT, FRACTION_SPLIT, FILES_SPLIT] }, required: true, description: "How rows are split into train / val / test.", example: { kind: "fraction", train: 0.8, val: 0.1, test: 0.1, seed: 1, by: "user_id" } },
     minCount: { schema: { type: "integer", min: 1, max: 1e9 }, default: 1, description: "Categorical values (and items) seen fewer times than this in train map to id 0.", example: 5 },
     singleClassLabels: { schema: { type: "string", enum: ["error", "warn"] }, default: "error", description: "What a label that is all 0 or all 1 in train does.", example: "warn" },
+    timezone: {
+      schema: { type: "string", pattern: TIMEZONE_RE, patternText: 'an IANA time zone name such as "Asia/Shanghai"' },
+      default: DEFAULT_TIMEZONE,
+      description:
+        "Time zone in which every SQL expression of the spec (field, dense and task `expr`, date-split ranges, casts) is evaluated, when preparing and when scoring: `hour(to_timestamp(ts))`, `dayofweek(...)`, `strftime(...)` and casts between TIMESTAMP and TIMESTAMPTZ give the local time of this zone (the calendar is always Gregorian). " +
+        "Without the key they give UTC, whatever the machine's zone (`TZ`) or locale. The zone is part of the dataset's content hash (another zone is another cache folder; a spec without the key keeps the hash it had before the key existed).",
+      example: "Asia/Shanghai",
+    },
   },
   rules: [
     "`log` is required unless `split.kind` is `\"files\"`, and must be absent then.",
     "Field names (categorical, numeric and dense together) and task names are unique; at least one categorical or numeric field.",
+    "`timezone` must be a zone of the IANA time zone database (aliases such as `\"US/Eastern\"` included).",
   ],
   check(x) {
     const split = x.split as { kind: string };
@@ -492,6 +539,7 @@ export const SPEC_SCHEMA: ObjectSchema = {
       tseen.add(t.name);
     }
     if (spec.categorical.length + (spec.numeric?.length ?? 0) === 0) specFail("$", "declares no feature fields (categorical/numeric)");
+    if (typeof spec.timezone === "string" && !knownTimeZone(spec.timezone)) specFail("$.timezone", `is not a known IANA time zone (got ${JSON.stringify(spec.timezone)})${didYouMean(spec.timezone, timeZoneNames())}`);
   },
 };
 
