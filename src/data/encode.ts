@@ -3,10 +3,19 @@
  * `scoreRows` run), through the same DuckDB code path as prepare (src/data/prepare.ts):
  *
  * 1. the input is read like a log file (`inspectInput`: gzip and CSV structure checks, an empty
- *    file or a header without rows is an error; `readerSql` with the spec's CSV options; trimming
- *    with `cleanTable`), or, for rows given in memory, loaded as text columns;
- * 2. every column the training log had is cast (TRY_CAST) to the type it had then, so values
- *    compare as they did (a value that does not convert counts as missing, with a warning);
+ *    file or a header without rows is an error; `readerSql` with the spec's CSV options), or, for
+ *    rows given in memory, loaded as text columns. A CSV's kept columns and the columns that were
+ *    text or integers in training are read as text (DuckDB's sniffer would turn `007` into 7, or
+ *    read a column as DOUBLE for one `1e1`; so whether a value is an integer is decided on its
+ *    text, the same whether the column is kept or not); with `csv.trim`
+ *    text columns are trimmed and NULL strings become NULL (as `cleanTable` does, but without its
+ *    type guess: step 2 gives each column its training type);
+ * 2. every column the training log had is cast to the type it had then, exactly
+ *    (`exactCast`): a value the type cannot hold as it is (a fraction like 42.7 or hex like 0x2A
+ *    in an integer column, text in a numeric one, more decimals than a DECIMAL keeps) is never
+ *    rounded or parsed as hex (as TRY_CAST would: 42.7 -> 43, 0x2A -> 42); it counts as missing,
+ *    that is the OOV id 0, with a warning counting such rows per column. The kept columns are
+ *    copied as read, never cast, so the output's keys are the input's;
  * 3. the saved side tables are joined as prepare joined them;
  * 4. the features are evaluated with `featureSelect` (spec expressions parsed, allow-listed and
  *    re-emitted by expr.ts; nothing of the user's text is spliced into SQL) and encoded with
@@ -14,7 +23,7 @@
  *    unknown values get the OOV id 0, numeric fields the saved buckets, dense inputs the saved
  *    mean and std.
  *
- * The result is table `enc` (__rid: the input row's position, __k<j>: the kept columns, c_<i> or
+ * The result is table `enc` (__rid: the input row's position, __k<j>: the kept columns as read, c_<i> or
  * c_<i>_<k>: field ids, d_<j>: dense values) in input order, in a DuckDB database on disk (the
  * caller's work folder), so memory does not grow with the input.
  */
@@ -23,8 +32,8 @@ import { dirname, join, sep } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { DataError } from "./errors.ts";
 import { compileExpr } from "./expr.ts";
-import { checkRowCount, cleanTable, Db, describe, encodeSelect, featureSelect, inspectInput, lockDown, num, readerSql, resolveCsv, type ManifestDense, type ManifestField, type ManifestSide } from "./prepare.ts";
-import { denseDefs, fieldDefs, quoteIdent, quoteStr, type DatasetSpec } from "./spec.ts";
+import { checkRowCount, Db, describe, encodeSelect, featureSelect, inspectInput, lockDown, num, readerSql, resolveCsv, type CsvResolved, type ManifestDense, type ManifestField, type ManifestSide } from "./prepare.ts";
+import { DEFAULT_TIMEZONE, denseDefs, fieldDefs, quoteIdent, quoteStr, specTimeZone, type DatasetSpec } from "./spec.ts";
 
 /** How one field is encoded (features.json `fields[i]`). */
 export interface EncodedField {
@@ -100,9 +109,11 @@ function checkType(t: string, where: string): string {
 
 /**
  * Opens a DuckDB database in `workDir` (on disk, with its spill folder there) locked down to the
- * given folders, as prepare does. Close it with `close()`.
+ * given folders, as prepare does. `timezone`: the zone the model's spec was prepared in
+ * (`specTimeZone(features.spec)`, default UTC); encodeRows refuses a database in another zone, so
+ * derived hour/weekday features get the ids prepare gave them on any machine. Close it with `close()`.
  */
-export async function openWorkDb(workDir: string, allowedDirs: readonly string[], opts: { threads?: number; memoryLimit?: string } = {}): Promise<{ db: Db; conn: DuckDBConnection; close(): void }> {
+export async function openWorkDb(workDir: string, allowedDirs: readonly string[], opts: { threads?: number; memoryLimit?: string; timezone?: string } = {}): Promise<{ db: Db; conn: DuckDBConnection; close(): void }> {
   mkdirSync(workDir, { recursive: true });
   const config: Record<string, string> = { temp_directory: join(workDir, "spill"), preserve_insertion_order: "true" };
   if (opts.threads) config.threads = String(opts.threads);
@@ -110,7 +121,7 @@ export async function openWorkDb(workDir: string, allowedDirs: readonly string[]
   const instance = await DuckDBInstance.create(join(workDir, "work.duckdb"), config);
   const conn = await instance.connect();
   try {
-    await lockDown(conn, [...allowedDirs, workDir].map((d) => (d.endsWith(sep) ? d : d + sep)));
+    await lockDown(conn, [...allowedDirs, workDir].map((d) => (d.endsWith(sep) ? d : d + sep)), opts.timezone ?? DEFAULT_TIMEZONE);
   } catch (e) {
     conn.closeSync();
     instance.closeSync();
@@ -130,15 +141,78 @@ function describeSource(src: { column: string } | { expr: string }): string {
   return "column" in src ? `column "${src.column}"` : `expression ${JSON.stringify(src.expr)}`;
 }
 
-/** Loads the input as table `log` (in input order). Returns a description of it for messages. */
-async function loadInput(db: Db, input: EncodeInput, spec: DatasetSpec): Promise<string> {
+/**
+ * With `csv.trim`: every text column of `table` is trimmed and the spec's NULL strings become NULL,
+ * as prepare's `cleanTable` does, but the columns stay text: their types come from training
+ * (`exactCast`), and the kept columns must stay as written (`cleanTable` would turn a column of
+ * integers into BIGINT: ` 007 ` -> 7).
+ */
+async function trimText(db: Db, table: string, csv: CsvResolved, ctx: string): Promise<void> {
+  if (!csv.trim) return;
+  const text = [...(await describe(db, table, ctx)).entries()].filter(([, t]) => t === "VARCHAR").map(([c]) => c);
+  if (text.length === 0) return;
+  const nulls = csv.nullStrings.map((v) => quoteStr(v.trim())).join(", ");
+  const repl = text.map((c) => `CASE WHEN trim(${quoteIdent(c)}) IN (${nulls}) THEN NULL ELSE trim(${quoteIdent(c)}) END AS ${quoteIdent(c)}`);
+  await db.run(`CREATE TABLE ${table}__trim AS SELECT * REPLACE (${repl.join(", ")}) FROM ${table}`, ctx);
+  await db.run(`DROP TABLE ${table}`, ctx);
+  await db.run(`ALTER TABLE ${table}__trim RENAME TO ${table}`, ctx);
+}
+
+const INTEGER_TYPES = new Set(["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"]);
+const NUMBER_TYPES = new Set([...INTEGER_TYPES, "FLOAT", "DOUBLE"]);
+const isNumber = (t: string): boolean => NUMBER_TYPES.has(t) || t.startsWith("DECIMAL");
+
+/**
+ * SQL for column `q` (quoted, maybe qualified; of type `from` as read) as a value of its training type `to`, or NULL when
+ * `to` cannot hold the value as it is. TRY_CAST alone rounds (TRY_CAST('42.7' AS BIGINT) = 43,
+ * 42.7::DOUBLE too), parses hex and binary ('0x2A' -> 42, '0b101' -> 5) and drops decimals
+ * (1.234 -> DECIMAL(10,2) 1.23); a row id so changed would silently score another user. So:
+ * - integer types: text must be a decimal integer (optional sign, surrounding spaces, `.0`
+ *   allowed: 42.0 is 42, but 4.6, 0x2A and 1e1 are not integers), a number must equal its cast
+ *   (a DOUBLE 42.0 is 42; 42.7 is not), other types are read through their text;
+ * - DECIMAL(p,s): the cast must equal the value (as DOUBLE for text);
+ * - anything else: TRY_CAST (text that is no number is NULL for FLOAT and DOUBLE).
+ */
+function exactCast(q: string, from: string, to: string): string {
+  const cast = (x: string): string => `TRY_CAST(${x} AS ${to})`;
+  if (INTEGER_TYPES.has(to)) {
+    if (isNumber(from)) return INTEGER_TYPES.has(from) ? cast(q) : `CASE WHEN ${cast(q)} = ${q} THEN ${cast(q)} END`;
+    const text = from === "VARCHAR" ? q : `CAST(${q} AS VARCHAR)`;
+    return `CASE WHEN regexp_full_match(${text}, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') THEN ${cast(text)} END`;
+  }
+  if (to.startsWith("DECIMAL")) {
+    const x = isNumber(from) ? q : `TRY_CAST(${q} AS DOUBLE)`;
+    return `CASE WHEN ${cast(q)} = ${x} THEN ${cast(q)} END`;
+  }
+  return cast(q);
+}
+
+/** What values `exactCast` refuses, for the warning. */
+function castProblem(to: string): string {
+  if (INTEGER_TYPES.has(to)) return `not an integer (a fraction, hex, text or out of ${to}'s range)`;
+  if (to.startsWith("DECIMAL")) return `not exactly a ${to} number (more decimals, text or out of range)`;
+  if (to === "FLOAT" || to === "DOUBLE") return "not a number (text)";
+  return `not readable as ${to}`;
+}
+
+/**
+ * Loads the input as table `log` (in input order). `asText(columns)`: the columns of a CSV input
+ * to read as text. Returns a description of the input for messages.
+ */
+async function loadInput(db: Db, input: EncodeInput, spec: DatasetSpec, asText: (columns: readonly string[]) => string[]): Promise<string> {
   const csv = resolveCsv(spec.csv);
   if ("file" in input) {
     const file = input.file;
     const info = await inspectInput(db, file, csv);
-    await db.run(`CREATE TABLE log AS SELECT * FROM ${readerSql([file], new Map([[file, info]]), csv)}`, `reading ${file}`);
+    let reader = readerSql([file], new Map([[file, info]]), csv);
+    const text = asText(info.columns);
+    if (reader.startsWith("read_csv(") && text.length > 0) {
+      if (!reader.endsWith(")")) throw new Error(`internal: unexpected reader ${reader}`);
+      reader = `${reader.slice(0, -1)}, types = {${text.map((c) => `${quoteStr(c)}: 'VARCHAR'`).join(", ")}})`;
+    }
+    await db.run(`CREATE TABLE log AS SELECT * FROM ${reader}`, `reading ${file}`);
     checkRowCount(num((await db.rows("SELECT count(*) AS n FROM log", `counting the rows of ${file}`))[0]?.n), [file], new Map([[file, info]]));
-    await cleanTable(db, "log", csv, `trimming the values of ${file}`);
+    await trimText(db, "log", csv, `trimming the values of ${file}`);
     return file;
   }
   const rows = input.rows;
@@ -175,7 +249,7 @@ async function loadInput(db: Db, input: EncodeInput, spec: DatasetSpec): Promise
   } finally {
     app.closeSync();
   }
-  await cleanTable(db, "log", csv, "trimming the values of the rows");
+  await trimText(db, "log", csv, "trimming the values of the rows");
   return "the rows";
 }
 
@@ -190,27 +264,34 @@ export async function encodeRows(db: Db, enc: FeatureEncoding, input: EncodeInpu
     warnings.push(m);
     opts.log?.(`warning: ${m}`);
   };
-  const what = await loadInput(db, input, spec);
+  // Time features must be computed in the zone prepare used (openWorkDb's `timezone`), never the machine's.
+  const zone = String((await db.rows("SELECT current_setting('TimeZone') AS tz", "reading the time zone"))[0]?.tz);
+  if (zone.toLowerCase() !== specTimeZone(spec).toLowerCase()) throw new Error(`internal: rows of a model prepared in time zone ${specTimeZone(spec)} encoded in a DuckDB database in ${zone}; open it with openWorkDb(..., { timezone: specTimeZone(spec) })`);
+  const keepOf = (cols: readonly string[]): string[] => [...(typeof opts.keep === "function" ? opts.keep(cols) : opts.keep)];
+  // a CSV's kept columns and the columns that were text or integers in training are read as text (see the module comment)
+  const asText = (cols: readonly string[]): string[] => cols.filter((c) => keepOf(cols).includes(c) || enc.columns[c] === "VARCHAR" || INTEGER_TYPES.has(enc.columns[c] ?? ""));
+  const what = await loadInput(db, input, spec, asText);
   const file = "file" in input ? input.file : undefined;
   const where = file ? { file } : {};
-  // ---- cast to the training log's types
+  // ---- exact casts to the training log's types (applied in the source query below; kept columns are copied before)
   const types = await describe(db, "log", `describing ${what}`);
   const inputColumns = [...types.keys()];
-  const casts: { c: string; t: string }[] = [];
+  const casts: { c: string; from: string; t: string }[] = [];
   for (const [c, t0] of Object.entries(enc.columns)) {
     const t = checkType(t0, `features.json: the type of column "${c}"`);
-    if (types.has(c) && types.get(c) !== t) casts.push({ c, t });
+    const from = types.get(c);
+    if (from !== undefined && from !== t) casts.push({ c, from, t }); // `from` only chooses the SQL, never enters it
   }
   if (casts.length) {
-    const probe = casts.map(({ c, t }, k) => `count(*) FILTER (WHERE ${quoteIdent(c)} IS NOT NULL AND TRY_CAST(${quoteIdent(c)} AS ${t}) IS NULL) AS b${k}`);
+    const probe = casts.flatMap(({ c, from, t }, k) => {
+      const bad = `${quoteIdent(c)} IS NOT NULL AND (${exactCast(quoteIdent(c), from, t)}) IS NULL`;
+      return [`count(*) FILTER (WHERE ${bad}) AS b${k}`, `min(rowid) FILTER (WHERE ${bad}) AS r${k}`];
+    });
     const bad = (await db.rows(`SELECT ${probe.join(", ")} FROM log`, `checking the column types of ${what}`))[0] ?? {};
     casts.forEach(({ c, t }, k) => {
       const n = num(bad[`b${k}`]);
-      if (n > 0) warn(`${what}: ${n} values of column "${c}" cannot be read as ${t} (its type in training); they count as missing`);
+      if (n > 0) warn(`${what}: column "${c}": ${n} row${n === 1 ? " has" : "s have"} a value that is ${castProblem(t)}, first at data row ${num(bad[`r${k}`]) + 1} (${t} in training); scored as out-of-vocabulary (id 0, as missing)`);
     });
-    await db.run(`CREATE TABLE log__cast AS SELECT * REPLACE (${casts.map(({ c, t }) => `TRY_CAST(${quoteIdent(c)} AS ${t}) AS ${quoteIdent(c)}`).join(", ")}) FROM log`, `casting the columns of ${what}`);
-    await db.run("DROP TABLE log", "casting");
-    await db.run("ALTER TABLE log__cast RENAME TO log", "casting");
   }
   // ---- which columns the features need
   const sideOf = new Map<string, number>();
@@ -247,9 +328,11 @@ export async function encodeRows(db: Db, enc: FeatureEncoding, input: EncodeInpu
     if (d.column !== undefined) need(d.column, forWhat);
     else d.sql = await compiled(d.expr!, `${d.key}.expr`, forWhat);
   }
-  const keep = [...(typeof opts.keep === "function" ? opts.keep(inputColumns) : opts.keep)];
+  const keep = keepOf(inputColumns);
   for (const k of keep) if (!types.has(k)) throw new DataError(`${what} has no column "${k}" to pass through; columns: ${inputColumns.join(", ")}`, { ...where, column: k });
   // ---- side tables, source, raw features
+  const castOf = new Map(casts.map(({ c, from, t }) => [c, exactCast(`l.${quoteIdent(c)}`, from, t)]));
+  const castSql = (c: string): string => castOf.get(c) ?? `l.${quoteIdent(c)}`;
   const joins: string[] = [];
   const sideSel: string[] = [];
   const clash: string[] = [];
@@ -260,10 +343,12 @@ export async function encodeRows(db: Db, enc: FeatureEncoding, input: EncodeInpu
       sideSel.push(`s${i}.${quoteIdent(c)}`);
       if (types.has(c)) clash.push(c);
     }
-    joins.push(`LEFT JOIN side_${i} s${i} ON l.${quoteIdent(sd.on)} = s${i}.__key`);
+    joins.push(`LEFT JOIN side_${i} s${i} ON ${castSql(sd.on)} = s${i}.__key`);
   }
+  // the kept columns as read (never cast: the output's keys are the input's); the rest cast exactly
   const keepSel = keep.map((k, j) => `l.${quoteIdent(k)} AS __k${j}`);
-  const lAll = clash.length ? `l.* EXCLUDE (${clash.map(quoteIdent).join(", ")})` : "l.*";
+  const replaced = casts.filter(({ c }) => !clash.includes(c)).map(({ c }) => `${castSql(c)} AS ${quoteIdent(c)}`);
+  const lAll = `l.*${clash.length ? ` EXCLUDE (${clash.map(quoteIdent).join(", ")})` : ""}${replaced.length ? ` REPLACE (${replaced.join(", ")})` : ""}`;
   const srcSql = `(SELECT l.rowid AS __rid, ${[...keepSel, lAll, ...sideSel].join(", ")} FROM log l ${joins.join(" ")}) src`;
   const valueTypes = enc.fields.map((f) => (f.kind === "categorical" && !f.multi ? checkType(f.valueType ?? "VARCHAR", `features.json: the value type of field "${f.name}"`) : undefined));
   const keepCols = keep.map((_, j) => `__k${j}`);

@@ -4,7 +4,8 @@ import type { SplitMetrics } from "../report/types.ts";
 import type { LoadedArtifact } from "../train/artifact.ts";
 import type { FeaturesFile } from "./features.ts";
 
-const f4 = (x: number | null | undefined): string => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(4) : "–");
+/** 4 decimals; "n/a" for an undefined metric (a task with one class on the split: NaN, or null from a result file). */
+const f4 = (x: number | null | undefined): string => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(4) : "n/a");
 
 export function modelCard(o: { features: FeaturesFile; manifest: Manifest; art: LoadedArtifact; test: SplitMetrics; graph: { nodes: number; bytes: number }; maxDiff: number }): string {
   const { features: ft, manifest: m, art, test } = o;
@@ -79,6 +80,8 @@ export function modelCard(o: { features: FeaturesFile; manifest: Manifest; art: 
     "```",
     "",
     "onnxruntime-node, with ids you encoded yourself:",
+    "",
+    "(`loadModel` and `mtlcraft score` check the folder before onnxruntime opens `model.onnx`: checksums, no tensor stored outside the file, inputs and outputs as `features.json` says, every output a probability. Loading `model.onnx` directly, as below, skips those checks: do it only with a folder you trust.)",
     "",
     "```js",
     'import * as ort from "onnxruntime-node";',

@@ -19,7 +19,8 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-const f4 = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : "–");
+/** 4 decimals; "n/a" for an undefined metric (a task with one class on the split: NaN, or null from a result file). */
+const f4 = (x: number | null | undefined): string => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(4) : "n/a");
 
 export function registerDeployCommands(program: Command): void {
   program
@@ -44,7 +45,7 @@ export function registerDeployCommands(program: Command): void {
     .requiredOption("--model <dir>", "exported model folder (mtlcraft export)")
     .requiredOption("--input <file>", "raw log rows with the dataset spec's log columns")
     .requiredOption("--out <file>", "output .parquet, .csv or .csv.gz (written atomically)")
-    .option("--fusion <formula>", "sum | product, optionally with weights: sum:ev=1,like=0.5 (default: the model's fusion.json, else the equal-weights sum)")
+    .option("--fusion <formula>", "sum (Σ w_t p_t) | product (score = Σ w_t ln p_t, the log of Π p_t^w_t: same order, no underflow), optionally with weights: sum:ev=1,like=0.5 (default: the model's fusion.json, else the equal-weights sum)")
     .option("--keep <columns>", "comma list of input columns to copy to the output (default: the user, item and group columns)")
     .option("--with-ids", "also write the ids the model was fed (id_<field>)", false)
     .option("--batch-size <n>", "rows per model run", int("--batch-size", 1), 4096)

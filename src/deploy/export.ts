@@ -10,10 +10,12 @@
  * `loadModel` does and score the whole test split with it: the first batch must match the
  * trainer's eval path (predictLogits, then the sigmoid) within 1e-5, and the test metrics go into
  * the model card; then the folder replaces DIR. DIR may be missing, empty or an earlier export,
- * nothing else.
+ * nothing else. SIGINT/SIGTERM remove the temporary folder (src/util/tempdirs.ts); what a killed
+ * export left beside DIR is removed (or, for an earlier export moved aside, restored) by the next
+ * export or score there.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DEFAULT_CACHE_DIR, type Manifest } from "../data/prepare.ts";
 import { loadManifest, readVocab } from "../data/integrity.ts";
@@ -28,7 +30,9 @@ import { gauc } from "../metrics/gauc.ts";
 import { logloss } from "../metrics/logloss.ts";
 import { loadPlugins } from "../plugins.ts";
 import type { SplitMetrics } from "../report/types.ts";
-import { loadModelArtifact, modelFromArtifact, type LoadedArtifact } from "../train/artifact.ts";
+import { loadModelArtifact, modelArtifactPath, modelFromArtifact, type LoadedArtifact } from "../train/artifact.ts";
+import { checkOutput, type InputPath } from "../util/outpath.ts";
+import { registerTemp, removeStaleTemps, unregisterTemp } from "../util/tempdirs.ts";
 import { encodingOf, FEATURES_FORMAT, FEATURES_VERSION, onnxNames, type FeaturesFile } from "./features.ts";
 import { CHECKSUMS, EXPORT_FORMAT, loadModel, type ScoringModel } from "./model.ts";
 import { modelCard } from "./card.ts";
@@ -95,7 +99,7 @@ export async function scoreSplit(m: ScoringModel, data: PreparedDataset, split: 
   const groups = new Int32Array(n);
   let off = 0;
   for (const batch of reader.iterate({ batchSize, shuffle: false, seed: 0, epoch: 0 })) {
-    const p = await m.predict(batch);
+    const p = await m.predict(batch, off);
     for (let t = 0; t < T; t++) {
       probs[t]!.set(p[t]!, off);
       labels[t]!.set(batch.labels[t]!.subarray(0, batch.size), off);
@@ -121,22 +125,26 @@ export function metricsOf(probs: readonly Float32Array[], labels: readonly Float
   return out;
 }
 
-/** Whether `dir` may be replaced by an export: missing, empty, or an earlier export. */
-function checkOut(dir: string): void {
-  if (!existsSync(dir)) return;
-  if (!statSync(dir).isDirectory()) throw new Error(`--out ${dir} is a file; give a folder for the exported model`);
-  if (readdirSync(dir).length === 0) return;
-  if (!existsSync(join(dir, CHECKSUMS))) throw new Error(`--out ${dir} exists and is not an exported mtlcraft model (no ${CHECKSUMS}); refusing to replace it`);
+/**
+ * Whether `dir` may be replaced by an export (src/util/outpath.ts): missing, empty, or an earlier
+ * export (never a checkpoint, an artefact, a file or a device); not an input nor inside or around
+ * one (the source, its artefact, the prepared dataset); not inside an mtlcraft folder. Returns the
+ * real folder to replace: a symlinked --out is written through, the link kept.
+ */
+function checkOut(dir: string, inputs: readonly InputPath[]): string {
+  return checkOutput("--out", dir, "export", inputs);
 }
 
 export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const log = opts.log ?? (() => {});
   const out = resolve(opts.out);
-  checkOut(out);
+  const inputs: InputPath[] = [{ what: "the source", path: opts.source }, ...(opts.source.endsWith(".json") ? [{ what: "the model artefact of the source", path: modelArtifactPath(opts.source) }] : []), ...(opts.plugins ?? []).filter((p) => existsSync(p)).map((p) => ({ what: "--plugin", path: p }))];
+  checkOut(out, inputs);
   await loadPlugins(opts.plugins ?? []);
   const art = loadModelArtifact(opts.source);
   const roots = [...(opts.cacheDir ? [opts.cacheDir] : []), ...(art.info.dataset.cacheDir ? [art.info.dataset.cacheDir] : []), DEFAULT_CACHE_DIR];
   const { dir: dataDir, manifest } = findPrepared(art, [...new Set(roots.map((r) => resolve(r)))]);
+  const target = checkOut(out, [...inputs, { what: "the source", path: art.dir }, { what: "the prepared dataset", path: dataDir }]);
   log(`dataset ${manifest.name}: ${dataDir}`);
   if (!manifest.columns || manifest.fields.some((f) => f.kind === "categorical" && !f.vocab)) {
     throw new DataError(`prepared dataset ${dataDir} was written by an older mtlcraft (format ${manifest.version}) and has no saved vocabularies; delete it, prepare the dataset again and retrain`, { file: dataDir });
@@ -180,8 +188,11 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     },
   };
   // ---- write into a temporary sibling, check it as a user would load it, then rename into place
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dirname(target), { recursive: true });
+  // what a killed export or score left here goes first; ours is removed on SIGINT/SIGTERM (src/util/tempdirs.ts)
+  removeStaleTemps(dirname(target), log);
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  registerTemp(tmp);
   mkdirSync(tmp);
   let m: ScoringModel | null = null;
   try {
@@ -208,16 +219,23 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     writeFileSync(join(tmp, "README.md"), modelCard({ features, manifest, art, test, graph: { nodes: graph.nodeCount, bytes: graph.bytes.length }, maxDiff }));
     await m.close();
     m = null;
-    if (existsSync(out)) {
-      const old = join(dirname(out), `.${basename(out)}.old-${process.pid}-${randomBytes(4).toString("hex")}`);
-      renameSync(out, old);
-      renameSync(tmp, out);
+    if (existsSync(target)) {
+      const old = join(dirname(target), `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString("hex")}`);
+      renameSync(target, old);
+      try {
+        renameSync(tmp, target);
+      } catch (e) {
+        renameSync(old, target); // put the earlier export back
+        throw e;
+      }
       rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, out);
+    } else renameSync(tmp, target);
     return { dir: out, test, maxDiff, inputs: graph.inputs, outputs: graph.outputs, tasks: taskNames };
   } catch (e) {
     if (m) await m.close().catch(() => {});
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    unregisterTemp(tmp);
   }
 }

@@ -17,6 +17,7 @@ import { DataError } from "../data/errors.ts";
 import type { FeatureEncoding } from "../data/encode.ts";
 import type { Manifest } from "../data/prepare.ts";
 import type { SplitName } from "../data/types.ts";
+import { FEATURES_SCHEMA, validateFile } from "./model-schema.ts";
 
 export const FEATURES_FORMAT = "mtlcraft-features";
 export const FEATURES_VERSION = 1;
@@ -103,24 +104,23 @@ export function encodingOf(manifest: Manifest, vocab: (i: number) => { type: str
   };
 }
 
-/** Reads and checks features.json (errors name the file). */
-export function readFeatures(path: string): FeaturesFile {
-  let f: Partial<FeaturesFile>;
+/**
+ * Reads and checks features.json strictly (FEATURES_SCHEMA in model-schema.ts: every key known,
+ * exact JSON types; errors name the file and the key). `bytes`: its verified content (loadModel),
+ * else the file is read.
+ */
+export function readFeatures(path: string, bytes?: Uint8Array): FeaturesFile {
+  let f: unknown;
   try {
-    f = JSON.parse(readFileSync(path, "utf8")) as Partial<FeaturesFile>;
+    f = JSON.parse(Buffer.from(bytes ?? readFileSync(path)).toString("utf8"));
   } catch (e) {
     throw new DataError(`${path} is not valid JSON (${(e as Error).message})`, { file: path });
   }
-  const bad = (why: string): never => {
-    throw new DataError(`${path} is not an mtlcraft features file: ${why}`, { file: path });
-  };
-  if (!f || typeof f !== "object") return bad("not an object");
-  if (f.format !== FEATURES_FORMAT) return bad(`format is ${JSON.stringify(f.format)}, expected "${FEATURES_FORMAT}"`);
-  if (f.version !== FEATURES_VERSION) return bad(`version ${String(f.version)} is not supported (this mtlcraft reads version ${FEATURES_VERSION})`);
-  if (!Array.isArray(f.fields) || !Array.isArray(f.tasks) || !Array.isArray(f.dense) || !Array.isArray(f.sides) || !f.spec || !f.columns || !f.model || !f.dataset) return bad("fields, dense, sides, tasks, spec, columns, model or dataset is missing");
-  for (const fl of f.fields) {
-    if (!fl || typeof fl.name !== "string" || typeof fl.input !== "string" || !(Number.isInteger(fl.vocabSize) && fl.vocabSize >= 1)) return bad("a field lacks its name, input or vocabSize");
-    if (fl.kind === "categorical" && (!fl.ids || typeof fl.ids !== "object")) return bad(`field "${fl.name}" has no ids`);
-  }
+  const x = f as Partial<FeaturesFile> | null;
+  // the format and version first, so an old or foreign file gets that message rather than a key's
+  if (!x || typeof x !== "object" || Array.isArray(x)) throw new DataError(`${path} is not an mtlcraft features file: not an object`, { file: path });
+  if (x.format !== FEATURES_FORMAT) throw new DataError(`${path} is not an mtlcraft features file: its format is not "${FEATURES_FORMAT}"`, { file: path });
+  if (x.version !== FEATURES_VERSION) throw new DataError(`${path}: version ${typeof x.version === "number" ? x.version : "(not a number)"} is not supported (this mtlcraft reads version ${FEATURES_VERSION})`, { file: path });
+  validateFile(FEATURES_SCHEMA, f, path);
   return f as FeaturesFile;
 }

@@ -7,16 +7,17 @@
  * split (and a `target:` objective evaluates its expression on the validation rows), the search
  * runs on those values alone, the weights are fixed (`onSelected`), and only then is the test split
  * read, once, to report the chosen weights' value.
+ *
+ * fusion.json is saved with its sha256 added to checksums.json (loadModel refuses a fusion.json
+ * that checksums.json does not cover, so a hand-placed or edited one is never used).
  */
-import { join } from "node:path";
 import { loadDataset, type DatasetSpec } from "../data/index.ts";
 import { splitValues } from "../data/prepare.ts";
 import type { PreparedDataset } from "../data/types.ts";
 import { datasetContentHash } from "../train/run.ts";
-import { writeFileAtomic } from "../util/fsx.ts";
 import { scoreSplit } from "./export.ts";
 import { describeFusion, describeObjective, fuseScores, fusionToJson, objectiveValue, parseObjective, searchFusion, FUSION_KINDS, type Fusion, type FusionKind, type SearchResult, type SplitScores } from "./fusion.ts";
-import { FUSION_FILE, loadModel, type ScoringModel } from "./model.ts";
+import { loadModel, saveFusionFile, type ScoringModel } from "./model.ts";
 
 export interface FuseOptions {
   /** Dataset the model was trained on (name, spec path or spec); its content hash must be the model's. */
@@ -115,7 +116,6 @@ export async function fuseModel(model: string | ScoringModel, opts: FuseOptions)
       evaluations: search.evaluations,
     };
     if (opts.save ?? true) {
-      const path = join(m.dir, FUSION_FILE);
       const file = {
         ...fusionToJson(best, tasks),
         formula: result.formula,
@@ -130,8 +130,8 @@ export async function fuseModel(model: string | ScoringModel, opts: FuseOptions)
         datasetHash: hash,
         createdAt: new Date().toISOString(),
       };
-      writeFileAtomic(path, JSON.stringify(file, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 1) + "\n");
-      result.saved = path;
+      // fusion.json and its checksum in checksums.json (each written to a temporary file, then renamed)
+      result.saved = saveFusionFile(m.dir, JSON.stringify(file, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 1) + "\n");
     }
     return result;
   } finally {

@@ -4,9 +4,16 @@
  * Formulas (`--fusion <kind>[:<task>=<w>,...]`; weights w_t >= 0, at least one > 0; tasks not
  * listed get 0; without a list every task gets 1):
  * - `sum`:     s = Σ_t w_t p_t                      (weighted sum of probabilities)
- * - `product`: s = Π_t p_t^{w_t} = exp(Σ_t w_t ln p_t)   (weighted product of powers; tasks with w_t = 0 are left out)
- * Both rank rows the same under any positive scaling of the weights, so searched weights are
- * reported normalised to sum 1.
+ * - `product`: s = Σ_t w_t ln max(p_t, P_MIN)       (the log of the weighted product of powers
+ *              Π_t p_t^{w_t}; tasks with w_t = 0 are left out)
+ * The product is ranked, and written to the `score` column, as its logarithm: the same order as
+ * Π_t p_t^{w_t}, but the product itself underflows to 0 for every row once the weights are large
+ * (Π p^2000 < 1e-308) or overflows to 1 once they are tiny (p^1e-300 = 1), and every row would tie.
+ * The log-score is finite and keeps the order for any weights. p = 0 (ln 0 = -∞) is clamped to
+ * P_MIN = 2^-149, float32's smallest subnormal: model outputs are float32, so only p = 0 changes,
+ * and it ranks like the smallest positive probability the model can output (never -∞ or NaN).
+ * Both formulas rank rows the same under any positive scaling of the weights (the log-score is
+ * multiplied by the factor), so searched weights are reported normalised to sum 1.
  *
  * Objectives for the weight search (`mtlcraft fuse --objective`):
  * - `gauc` (default): Σ_t a_t GAUC_t(s) / Σ_t a_t, the weighted mean over tasks of the per-group
@@ -36,12 +43,12 @@ export interface Fusion {
   weights: number[];
 }
 
-/** The fusion formula in words, e.g. `0.5·p_ev + 0.5·p_like`. */
+/** The fusion formula in words, e.g. `0.5·p_ev + 0.5·p_like`, or `ln(p_ev^0.5 · p_like^0.5)` for a product (its log-score). */
 export function describeFusion(f: Fusion, tasks: readonly string[]): string {
   const terms = f.weights.map((w, t) => ({ w, t })).filter((x) => x.w > 0);
   const r = (w: number): string => String(Number(w.toPrecision(4)));
   if (f.kind === "sum") return terms.map(({ w, t }) => `${r(w)}·p_${tasks[t]}`).join(" + ");
-  return terms.map(({ w, t }) => `p_${tasks[t]}^${r(w)}`).join(" · ");
+  return `ln(${terms.map(({ w, t }) => `p_${tasks[t]}^${r(w)}`).join(" · ")})`;
 }
 
 function checkWeights(w: readonly number[], where: string): void {
@@ -83,21 +90,27 @@ export function parseTaskWeights(text: string, tasks: readonly string[], where: 
 /** Checks a fusion read from a file (fusion.json) against the model's tasks. */
 export function fusionFromJson(x: unknown, tasks: readonly string[], where: string): Fusion {
   const o = x as { kind?: unknown; weights?: unknown } | null;
-  if (!o || typeof o !== "object" || !(FUSION_KINDS as readonly unknown[]).includes(o.kind) || !o.weights || typeof o.weights !== "object") {
+  const isMap = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isMap(o) || !(FUSION_KINDS as readonly unknown[]).includes(o!.kind) || !isMap(o!.weights)) {
     throw new Error(`${where}: expected {"kind": "sum" | "product", "weights": {"<task>": w, ...}}`);
   }
-  const wmap = o.weights as Record<string, unknown>;
-  for (const k of Object.keys(wmap)) if (!tasks.includes(k)) throw new Error(`${where}: unknown task "${k}" (tasks: ${tasks.join(", ")})`);
-  const weights = tasks.map((t) => (wmap[t] === undefined ? 0 : Number(wmap[t])));
+  const wmap = o!.weights as Record<string, unknown>;
+  for (const k of Object.keys(wmap)) if (!tasks.includes(k)) throw new Error(`${where}: weights: unknown task "${k}" (tasks: ${tasks.join(", ")})${didYouMean(k, tasks)}`);
+  // exact JSON numbers only: true, [5] or "0x10" would convert with Number(), so they are refused, naming the key
+  for (const [k, v] of Object.entries(wmap)) if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new Error(`${where}: weights.${k} must be a JSON number >= 0, got ${Array.isArray(v) ? "an array" : v === null ? "null" : typeof v === "number" ? "a negative or non-finite number" : `a ${typeof v}`}`);
+  const weights = tasks.map((t) => (wmap[t] === undefined ? 0 : (wmap[t] as number)));
   checkWeights(weights, where);
-  return { kind: o.kind as FusionKind, weights };
+  return { kind: o!.kind as FusionKind, weights };
 }
 
 export function fusionToJson(f: Fusion, tasks: readonly string[]): { kind: FusionKind; weights: Record<string, number> } {
   return { kind: f.kind, weights: Object.fromEntries(tasks.map((t, i) => [t, f.weights[i]!])) };
 }
 
-/** Fused scores of n rows from per-task probabilities (float64 out). */
+/** The smallest probability the product fusion takes the log of: 2^-149, float32's smallest subnormal (see the module comment). */
+export const P_MIN = 2 ** -149;
+
+/** Fused scores of n rows from per-task probabilities (float64 out); `product` gives the log-score Σ_t w_t ln max(p_t, P_MIN). */
 export function fuseScores(f: Fusion, probs: readonly ArrayLike<number>[], n: number, out: Float64Array = new Float64Array(n)): Float64Array {
   const T = probs.length;
   if (f.weights.length !== T) throw new Error(`fusion: ${f.weights.length} weights for ${T} tasks`);
@@ -107,9 +120,8 @@ export function fuseScores(f: Fusion, probs: readonly ArrayLike<number>[], n: nu
     if (w === 0) continue;
     const p = probs[t]!;
     if (f.kind === "sum") for (let r = 0; r < n; r++) out[r] = out[r]! + w * p[r]!;
-    else for (let r = 0; r < n; r++) out[r] = out[r]! + w * Math.log(p[r]!);
+    else for (let r = 0; r < n; r++) out[r] = out[r]! + w * Math.log(Math.max(p[r]!, P_MIN));
   }
-  if (f.kind === "product") for (let r = 0; r < n; r++) out[r] = Math.exp(out[r]!);
   return out;
 }
 

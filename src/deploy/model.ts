@@ -8,16 +8,24 @@
  *   DIR/checksums.json   sha256 of every file above but the card, verified by loadModel
  *   DIR/fusion.json      fusion weights saved by `mtlcraft fuse` (optional)
  *
- * `loadModel` verifies the checksums (a truncated or edited file is refused, naming it), reads
- * features.json and fusion.json, and opens model.onnx in an onnxruntime-node session.
+ * `loadModel` treats the folder as untrusted input (SECURITY.md): it verifies the checksums (a
+ * truncated or edited file is refused, naming it; fusion.json must be covered too), refuses files
+ * that are links leading out of the folder, validates features.json and fusion.json strictly
+ * (src/deploy/model-schema.ts), refuses side tables that are not plain, checksummed files of the
+ * folder, checks model.onnx before onnxruntime sees it (no external data, inputs and outputs as
+ * features.json says: src/deploy/onnx-check.ts), and checks every output of every batch (float32,
+ * one value per row, finite and in [0, 1]). Everything is parsed from the verified bytes, never
+ * read again from disk.
  */
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, sep } from "node:path";
 import type { Batch } from "../data/types.ts";
 import { configureEngine, createSession, ort } from "../engine/ort.ts";
 import { readFeatures, type FeaturesFile } from "./features.ts";
 import { fusionFromJson, type Fusion } from "./fusion.ts";
+import { FUSION_SCHEMA, validateFile } from "./model-schema.ts";
+import { checkOnnxModel } from "./onnx-check.ts";
 
 export const EXPORT_FORMAT = "mtlcraft-export-1";
 export const CHECKSUMS = "checksums.json";
@@ -44,8 +52,12 @@ export interface ScoringModel {
   /** The fusion of fusion.json, or the equal-weights sum. */
   fusion: Fusion;
   fusionSource: "fusion.json" | "default";
-  /** Probabilities per task (fresh Float32Arrays of length batch.size). */
-  predict(batch: IdBatch): Promise<Float32Array[]>;
+  /**
+   * Probabilities per task (fresh Float32Arrays of length batch.size), each checked: float32, one
+   * per row, finite and in [0, 1], else an error naming the output and the row (`firstRow`: the
+   * input row of the batch's first row, for the message; default: rows counted within the batch).
+   */
+  predict(batch: IdBatch, firstRow?: number): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 
@@ -53,58 +65,166 @@ function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
-/** Reads and verifies the checksummed files of an export folder; returns their bytes. */
-export function readVerified(dir: string): Map<string, Buffer> {
-  if (!existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);
+/**
+ * The real path of file `f` of the model folder (real path `root`): it must be a regular file
+ * whose real path, links followed, lies inside the folder. A link to a file outside is refused.
+ */
+function confined(dir: string, root: string, f: string): string {
+  const p = join(dir, f);
+  let real: string;
+  try {
+    real = realpathSync(p);
+  } catch {
+    throw new Error(`model ${dir}: ${p} is missing${lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() ? " (a link to nothing)" : ""}`);
+  }
+  if (!real.startsWith(root + sep)) throw new Error(`model ${dir}: ${f} is a link to a file outside the model folder; a model folder may only use its own files`);
+  if (!statSync(real).isFile()) throw new Error(`model ${dir}: ${f} is not a regular file`);
+  return real;
+}
+
+/** Parses and checks DIR/checksums.json (confined to the folder). */
+function readSums(dir: string, root: string): { format: string; sha256: Record<string, string> } {
   const cp = join(dir, CHECKSUMS);
   if (!existsSync(cp)) throw new Error(`${dir} is not an exported mtlcraft model: ${CHECKSUMS} is missing (export one with \`mtlcraft export <result.json> --out ${dir}\`)`);
   let sums: { format?: unknown; sha256?: Record<string, unknown> };
   try {
-    sums = JSON.parse(readFileSync(cp, "utf8")) as typeof sums;
+    sums = JSON.parse(readFileSync(confined(dir, root, CHECKSUMS), "utf8")) as typeof sums;
   } catch (e) {
-    throw new Error(`model ${dir}: ${cp} is corrupt (${(e as Error).message}); export the model again`, { cause: e });
+    if (e instanceof SyntaxError) throw new Error(`model ${dir}: ${cp} is corrupt (${e.message}); export the model again`, { cause: e });
+    throw e;
   }
-  if (sums.format !== EXPORT_FORMAT || !sums.sha256 || typeof sums.sha256 !== "object") throw new Error(`model ${dir}: ${cp} is not an mtlcraft export checksum file (format ${JSON.stringify(sums.format)})`);
+  if (!sums || sums.format !== EXPORT_FORMAT || !sums.sha256 || typeof sums.sha256 !== "object" || Array.isArray(sums.sha256)) throw new Error(`model ${dir}: ${cp} is not an mtlcraft export checksum file`);
+  for (const k of Object.keys(sums)) if (k !== "format" && k !== "sha256") throw new Error(`model ${dir}: ${cp} has an unknown key ${JSON.stringify(k)}`);
+  for (const [f, want] of Object.entries(sums.sha256)) {
+    if (typeof want !== "string" || !/^[0-9a-f]{64}$/.test(want) || f.includes("/") || f.includes("\\") || f.startsWith(".") || f === "" || f === CHECKSUMS) throw new Error(`model ${dir}: ${cp} has a bad entry for ${JSON.stringify(f)}`);
+  }
+  return sums as { format: string; sha256: Record<string, string> };
+}
+
+/** The real path of a model folder (an error when it is missing or not a folder). */
+function folderRoot(dir: string): string {
+  if (!existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);
+  const root = realpathSync(dir);
+  if (!statSync(root).isDirectory()) throw new Error(`model ${dir} is not a folder`);
+  return root;
+}
+
+/**
+ * Reads and verifies the checksummed files of an export folder; returns their bytes. Every file
+ * must be a regular file inside the folder (links out are refused), and fusion.json, when
+ * present, must be among them.
+ */
+export function readVerified(dir: string): Map<string, Buffer> {
+  const root = folderRoot(dir);
+  const sums = readSums(dir, root);
+  const cp = join(dir, CHECKSUMS);
   const out = new Map<string, Buffer>();
   for (const need of ["model.onnx", "features.json"]) if (typeof sums.sha256[need] !== "string") throw new Error(`model ${dir}: ${cp} has no checksum for ${need}`);
   for (const [f, want] of Object.entries(sums.sha256)) {
-    if (typeof want !== "string" || f.includes("/") || f.includes("\\") || f.startsWith(".")) throw new Error(`model ${dir}: ${cp} has a bad entry for ${JSON.stringify(f)}`);
     const p = join(dir, f);
-    if (!existsSync(p)) throw new Error(`model ${dir}: ${p} is missing`);
-    const b = readFileSync(p);
+    const b = readFileSync(confined(dir, root, f));
     const got = sha256(b);
-    if (got !== want) throw new Error(`model ${dir}: ${p} is corrupt (sha256 ${got.slice(0, 12)}… does not match the recorded ${want.slice(0, 12)}…); export the model again`);
+    const again = f === FUSION_FILE ? "run `mtlcraft fuse` again (or delete fusion.json)" : "export the model again";
+    if (got !== want) throw new Error(`model ${dir}: ${p} is corrupt (sha256 ${got.slice(0, 12)}… does not match the recorded ${want.slice(0, 12)}…); ${again}`);
     out.set(f, b);
+  }
+  if (!out.has(FUSION_FILE) && lstatSync(join(dir, FUSION_FILE), { throwIfNoEntry: false })) {
+    throw new Error(`model ${dir}: ${FUSION_FILE} is not covered by ${CHECKSUMS} (it was not saved by \`mtlcraft fuse\`, or was put there by hand); run \`mtlcraft fuse\` again (or delete ${FUSION_FILE})`);
   }
   return out;
 }
 
-/** Reads DIR/fusion.json when present (null otherwise). */
-export function readFusionFile(dir: string, tasks: readonly string[]): { fusion: Fusion; file: FusionFile } | null {
+/**
+ * Reads DIR/fusion.json when present (null otherwise): from the verified bytes `files` (default:
+ * `readVerified(dir)`), validated strictly (FUSION_SCHEMA: weights are JSON numbers >= 0).
+ */
+export function readFusionFile(dir: string, tasks: readonly string[], files: Map<string, Buffer> = readVerified(dir)): { fusion: Fusion; file: FusionFile } | null {
+  const b = files.get(FUSION_FILE);
+  if (!b) return null;
   const p = join(dir, FUSION_FILE);
-  if (!existsSync(p)) return null;
   let x: FusionFile;
   try {
-    x = JSON.parse(readFileSync(p, "utf8")) as FusionFile;
+    x = JSON.parse(b.toString("utf8")) as FusionFile;
   } catch (e) {
     throw new Error(`model ${dir}: ${p} is not valid JSON (${(e as Error).message}); delete it or run \`mtlcraft fuse\` again`, { cause: e });
   }
+  validateFile(FUSION_SCHEMA, x, p);
   return { fusion: fusionFromJson(x, tasks, p), file: x };
 }
 
 /**
- * Loads an exported model folder: verifies its checksums, reads features.json (and fusion.json)
- * and opens model.onnx with onnxruntime-node. `threads`: intra-op threads of the session.
+ * Saves fusion.json (`text`) into the model folder and records its sha256 in checksums.json, so
+ * that loadModel accepts it: both are written to temporary files first, then renamed into place
+ * (fusion.json first: a crash between the renames leaves a fusion.json that loadModel refuses,
+ * asking to run `mtlcraft fuse` again, never one it would use unchecked).
+ */
+export function saveFusionFile(dir: string, text: string): string {
+  const root = folderRoot(dir);
+  const sums = readSums(dir, root);
+  const bytes = Buffer.from(text, "utf8");
+  const next = { format: sums.format, sha256: { ...sums.sha256, [FUSION_FILE]: sha256(bytes) } };
+  const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const path = join(dir, FUSION_FILE);
+  const tmpF = join(dir, `.${FUSION_FILE}.tmp-${tag}`);
+  const tmpC = join(dir, `.${CHECKSUMS}.tmp-${tag}`);
+  try {
+    writeFileSync(tmpF, bytes, { flag: "wx" });
+    writeFileSync(tmpC, JSON.stringify(next, null, 1), { flag: "wx" });
+    renameSync(tmpF, path);
+    renameSync(tmpC, join(dir, CHECKSUMS));
+  } finally {
+    rmSync(tmpF, { force: true });
+    rmSync(tmpC, { force: true });
+  }
+  return path;
+}
+
+/** Why a probability is not one (the value itself is not quoted). */
+function notProbability(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (!Number.isFinite(v)) return "infinite";
+  return v > 1 ? "greater than 1" : "less than 0";
+}
+
+/**
+ * Checks one output of a batch of `n` rows (float32, n values, each finite and in [0, 1]) and
+ * returns a copy. One pass over the typed array; `firstRow` numbers the rows in messages.
+ */
+function checkedOutput(dir: string, x: ort.Tensor | undefined, name: string, n: number, firstRow: number | undefined): Float32Array {
+  if (!x) throw new Error(`model ${dir}: model.onnx gave no output "${name}"`);
+  if (x.type !== "float32" || !(x.data instanceof Float32Array)) throw new Error(`model ${dir}: model.onnx output "${name}" is ${x.type}, expected float32 probabilities`);
+  const d = x.data;
+  if (x.dims.length !== 1 || d.length !== n) throw new Error(`model ${dir}: model.onnx output "${name}" has shape [${x.dims.join(", ")}] for a batch of ${n} rows, expected [${n}]`);
+  for (let r = 0; r < n; r++) {
+    const v = d[r]!;
+    if (!(v >= 0 && v <= 1)) {
+      const row = firstRow === undefined ? `row ${r} of the batch (0-based)` : `row ${firstRow + r} (0-based, counted from the first row of the input)`;
+      throw new Error(`model ${dir}: model.onnx output "${name}" is ${notProbability(v)} at ${row}; a probability must be finite and in [0, 1]`);
+    }
+  }
+  return d.slice();
+}
+
+/**
+ * Loads an exported model folder: verifies its checksums and real paths, reads features.json
+ * (and fusion.json) strictly, checks the side tables and model.onnx (onnx-check.ts), then opens
+ * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the session.
  */
 export async function loadModel(dir: string, opts: { threads?: number } = {}): Promise<ScoringModel> {
   const files = readVerified(dir);
-  const features = readFeatures(join(dir, "features.json"));
+  const features = readFeatures(join(dir, "features.json"), files.get("features.json")!);
   const tasks = features.tasks.map((t) => t.name);
-  const saved = readFusionFile(dir, tasks);
+  const saved = readFusionFile(dir, tasks, files);
+  // side tables: plain names (the schema), checksummed, hence regular files inside the folder (readVerified)
+  for (const [i, sd] of features.sides.entries()) {
+    if (!files.has(sd.file)) throw new Error(`model ${dir}: features.json sides[${i}].file names ${JSON.stringify(sd.file)}, which ${CHECKSUMS} does not list; a side table must be a checksummed file of the model folder`);
+  }
+  const onnxBytes = files.get("model.onnx")!;
+  checkOnnxModel(onnxBytes, join(dir, "model.onnx"), features);
   if (opts.threads !== undefined) configureEngine({ threads: opts.threads });
   let session: ort.InferenceSession;
   try {
-    session = await createSession(files.get("model.onnx")!);
+    session = await createSession(onnxBytes);
   } catch (e) {
     throw new Error(`model ${dir}: model.onnx cannot be loaded by onnxruntime: ${(e as Error).message}`, { cause: e });
   }
@@ -122,7 +242,7 @@ export async function loadModel(dir: string, opts: { threads?: number } = {}): P
     tasks,
     fusion: saved?.fusion ?? { kind: "sum", weights: tasks.map(() => 1 / tasks.length) },
     fusionSource: saved ? "fusion.json" : "default",
-    async predict(batch: IdBatch): Promise<Float32Array[]> {
+    async predict(batch: IdBatch, firstRow?: number): Promise<Float32Array[]> {
       const n = batch.size;
       const feeds: Record<string, ort.Tensor> = {};
       features.fields.forEach((f, i) => {
@@ -143,7 +263,7 @@ export async function loadModel(dir: string, opts: { threads?: number } = {}): P
         feeds[features.denseInput] = new ort.Tensor("float32", x, [n, D]);
       }
       const res = await session.run(feeds);
-      return outputs.map((o) => Float32Array.from(res[o]!.data as Float32Array));
+      return outputs.map((o) => checkedOutput(dir, res[o], o, n, firstRow));
     },
     async close() {
       await session.release();

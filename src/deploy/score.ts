@@ -9,7 +9,9 @@
  * COPY to a temporary file beside it and renamed into place. JavaScript holds one batch at a time
  * and DuckDB stays under its memory limit (DEFAULT_SCORE_MEMORY, spilling to disk beyond it), so
  * memory does not grow with the input's size. On any error nothing is left: the work folder and the temporary
- * output are removed, and an existing `out` is untouched.
+ * output are removed, and an existing `out` is untouched; on SIGINT/SIGTERM too (src/util/tempdirs.ts:
+ * removed, then exit 130/143), and what a killed score (SIGKILL) left is removed by the next score
+ * or export in that folder.
  *
  * Output columns: the kept columns (default: the spec's user, item and group columns present in
  * the input; `keep` to choose), `p_<task>` per task (float32 probabilities; the names of
@@ -22,10 +24,12 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "../data/errors.ts";
 import { encodeRows, openWorkDb, type EncodeInput } from "../data/encode.ts";
-import { quoteIdent, quoteStr } from "../data/spec.ts";
+import { quoteIdent, quoteStr, specTimeZone } from "../data/spec.ts";
 import type { Db } from "../data/prepare.ts";
 import { fuseScores, parseFusion, type Fusion } from "./fusion.ts";
 import { loadModel, type ScoringModel } from "./model.ts";
+import { checkOutput } from "../util/outpath.ts";
+import { registerTemp, removeStaleTemps, unregisterTemp } from "../util/tempdirs.ts";
 
 export interface ScoreOptions {
   /** `sum`, `product`, `sum:ev=1,like=0.5`, ... (default: the model's fusion.json, else the equal-weights sum). */
@@ -119,7 +123,7 @@ async function scoreEncoded(
       r0 += cn;
     }
     if (r0 !== n) throw new Error(`internal: read ${r0} encoded rows for rows ${start}..${start + n - 1}`);
-    const probs = await m.predict({ size: n, fields, ...(dense.length ? { dense } : {}) });
+    const probs = await m.predict({ size: n, fields, ...(dense.length ? { dense } : {}) }, start);
     const s = fuseScores(fusion, probs, n, fused);
     await sink(start, n, probs, s);
     progress?.(start + n, rows);
@@ -136,19 +140,25 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
   const fmt = outFormat(outPath);
   if (!existsSync(inPath)) throw new DataError(`input file not found: ${inPath}`, { file: inPath });
   if (statSync(inPath).isDirectory()) throw new DataError(`--input ${inPath} is a folder; give a CSV, CSV.gz or Parquet file`, { file: inPath });
-  if (inPath === outPath) throw new Error("--out must not be the input file");
-  if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new Error(`--out ${outPath} is a folder`);
+  // Output checks (src/util/outpath.ts), before any work: never the input (real paths, hard links),
+  // never inside the model folder or any other mtlcraft folder, only over a regular file (no folder,
+  // device or FIFO). `target` is the real file: a symlinked --out is written through, the link kept.
+  const target = checkOutput("--out", outPath, "file", [{ what: "--input", path: inPath }, { what: "--model", path: typeof model === "string" ? model : model.dir }]);
   const m = typeof model === "string" ? await loadModel(model) : model;
   const tasks = m.tasks;
   const fusion = opts.fusion !== undefined ? parseFusion(opts.fusion, tasks) : m.fusion;
   const batchSize = opts.batchSize ?? 4096;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be an integer >= 1, got ${batchSize}`);
-  mkdirSync(dirname(outPath), { recursive: true });
-  const work = mkdtempSync(join(dirname(outPath), `.mtlcraft-score-${process.pid}-`));
-  const tmpOut = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dirname(target), { recursive: true });
+  // what a killed score or export left here goes first; ours are removed on SIGINT/SIGTERM (src/util/tempdirs.ts)
+  removeStaleTemps(dirname(target), opts.log);
+  const work = mkdtempSync(join(dirname(target), `.mtlcraft-score-${process.pid}-`));
+  registerTemp(work);
+  const tmpOut = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  registerTemp(tmpOut);
   let wdb: Awaited<ReturnType<typeof openWorkDb>> | null = null;
   try {
-    wdb = await openWorkDb(work, [dirname(inPath), m.dir, dirname(outPath)], { memoryLimit: opts.memoryLimit ?? DEFAULT_SCORE_MEMORY });
+    wdb = await openWorkDb(work, [dirname(inPath), m.dir, dirname(target)], { memoryLimit: opts.memoryLimit ?? DEFAULT_SCORE_MEMORY, timezone: specTimeZone(m.features.spec) });
     const db = wdb.db;
     const enc = await encodeRows(db, m.features, { file: inPath }, { dir: m.dir, keep: opts.keep ?? defaultKeep(m), ...(opts.log ? { log: opts.log } : {}) });
     const probCols = m.features.tasks.map((t) => t.output);
@@ -195,12 +205,14 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
     await db.run(`COPY (SELECT ${sel.join(", ")} FROM enc e JOIN scores s ON e.__rid = s.__rid ORDER BY e.__rid) TO ${quoteStr(tmpOut)} (${how})`, `writing ${outPath}`);
     wdb.close();
     wdb = null;
-    renameSync(tmpOut, outPath);
+    renameSync(tmpOut, target);
     return { out: outPath, rows: enc.rows, fusion, columns, warnings: enc.warnings };
   } finally {
     wdb?.close();
     rmSync(tmpOut, { force: true });
     rmSync(work, { recursive: true, force: true });
+    unregisterTemp(tmpOut);
+    unregisterTemp(work);
     if (typeof model === "string") await m.close();
   }
 }
@@ -216,9 +228,10 @@ export type ScoredRow = Record<string, unknown> & { score: number };
 export async function scoreRows(model: ScoringModel, rows: readonly Record<string, unknown>[], opts: Pick<ScoreOptions, "fusion" | "keep" | "batchSize" | "log" | "withIds"> = {}): Promise<ScoredRow[]> {
   const fusion = opts.fusion !== undefined ? parseFusion(opts.fusion, model.tasks) : model.fusion;
   const work = mkdtempSync(join(tmpdir(), `mtlcraft-score-${process.pid}-`));
+  registerTemp(work);
   let wdb: Awaited<ReturnType<typeof openWorkDb>> | null = null;
   try {
-    wdb = await openWorkDb(work, [model.dir]);
+    wdb = await openWorkDb(work, [model.dir], { timezone: specTimeZone(model.features.spec) });
     const input: EncodeInput = { rows };
     const enc = await encodeRows(wdb.db, model.features, input, { dir: model.dir, keep: opts.keep ?? defaultKeep(model), ...(opts.log ? { log: opts.log } : {}) });
     const outs = model.features.tasks.map((t) => t.output);
@@ -244,5 +257,6 @@ export async function scoreRows(model: ScoringModel, rows: readonly Record<strin
   } finally {
     wdb?.close();
     rmSync(work, { recursive: true, force: true });
+    unregisterTemp(work);
   }
 }

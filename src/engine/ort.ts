@@ -12,6 +12,14 @@
  *   kernels by itself.
  * - Sessions are created once per compiled graph (src/engine/programs.ts) and
  *   reused for every step.
+ * - Telemetry off: onnxruntime-node 1.30's Linux build starts Microsoft's 1DS telemetry when the
+ *   first session is created. It writes an empty `mat-debug-<pid>.log` and a `.ses` file into
+ *   $TMPDIR for every process (nothing removes them), a device id and an event database under
+ *   $XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime, and tries HTTPS uploads. The native
+ *   code reads ORT_DISABLE_TELEMETRY when its environment is created, at the first
+ *   `InferenceSession.create`, not when the module loads; so this module sets it (unless the
+ *   user set it) before any session exists: every session of mtlcraft is created here or after
+ *   this module is loaded. Tested in test/engine/telemetry.test.ts.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -21,6 +29,9 @@ import * as ort from "onnxruntime-node";
 
 /** @internal Not in the package's declarations: onnxruntime's types need the DOM lib, which a Node consumer lacks. */
 export { ort };
+
+// See the module comment: no stray files in $TMPDIR or the user's cache, nothing sent anywhere.
+process.env.ORT_DISABLE_TELEMETRY ??= "1";
 
 export type Device = "cpu" | "cuda";
 export const DEVICES: readonly Device[] = ["cpu", "cuda"];

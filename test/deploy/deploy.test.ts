@@ -299,7 +299,7 @@ test("a missing column, an empty input and a corrupt model file each get a clear
   const { createHash } = await import("node:crypto");
   sums.sha256["model.onnx"] = createHash("sha256").update("not a model").digest("hex");
   writeFileSync(join(bad, "checksums.json"), JSON.stringify(sums));
-  await assert.rejects(scoreFile(bad, testCsv, out), /model\.onnx cannot be loaded by onnxruntime/);
+  await assert.rejects(scoreFile(bad, testCsv, out), /model\.onnx cannot be loaded: it is not an ONNX model/);
   assert.equal(readFileSync(out, "utf8"), "previous");
   assert.deepEqual(leftovers(outDir, ["no-hourmin.csv", "no-video.csv", "scores.parquet", "empty.csv", "header-only.csv", "bad-model"]), []);
   // export into a folder that is not an export is refused, and a failed export leaves nothing
@@ -317,7 +317,7 @@ test("CLI: mtlcraft score writes CSV with a given fusion and prints what it did"
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "score", "--model", modelDir, "--input", input, "--out", out, "--fusion", "product:ev=1,like=0.5", "--keep", "user_id"], { encoding: "utf8", timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /scored 3000 rows/);
-  assert.match(r.stdout, /score = p_ev\^1 · p_like\^0\.5 \(product\)/);
+  assert.match(r.stdout, /score = ln\(p_ev\^1 · p_like\^0\.5\) \(product\)/);
   const head = readFileSync(out, "utf8").split("\n")[0];
   assert.equal(head, "user_id,p_ev,p_lv,p_cv,p_like,p_follow,p_forward,score");
 });

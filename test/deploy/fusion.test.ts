@@ -21,17 +21,44 @@ test("parseFusion: kinds, weights (unlisted tasks get 0), and errors naming the 
   assert.throws(() => parseObjective("gaucc", TASKS), /unknown objective "gaucc".*did you mean "gauc"/);
   assert.deepEqual(parseObjective("gauc", TASKS, "like=2"), { kind: "gauc", taskWeights: [0, 2, 0] });
   assert.deepEqual(parseObjective("target: play_time_ms > 3000", TASKS), { kind: "target", expr: "play_time_ms > 3000" });
-  assert.equal(describeFusion({ kind: "product", weights: [0.5, 0, 0.25] }, TASKS), "p_ev^0.5 · p_follow^0.25");
+  assert.equal(describeFusion({ kind: "product", weights: [0.5, 0, 0.25] }, TASKS), "ln(p_ev^0.5 · p_follow^0.25)");
 });
 
-test("fuseScores: weighted sum of probabilities and weighted product of powers (tasks with weight 0 left out, even at p = 0)", () => {
+test("fuseScores: weighted sum of probabilities and the log of the weighted product of powers (tasks with weight 0 left out, even at p = 0)", () => {
   const p = [Float32Array.of(0.5, 0.25), Float32Array.of(0.1, 0), Float32Array.of(0.8, 0.5)];
   const s = fuseScores({ kind: "sum", weights: [1, 2, 0.5] }, p, 2);
   assert.ok(Math.abs(s[0]! - (0.5 + 0.2 + 0.4)) < 1e-7 && Math.abs(s[1]! - (0.25 + 0 + 0.25)) < 1e-7);
   const q = fuseScores({ kind: "product", weights: [2, 0, 0.5] }, p, 2);
-  assert.ok(Math.abs(q[0]! - 0.5 ** 2 * Math.sqrt(0.8)) < 1e-7, String(q[0]));
-  assert.ok(Math.abs(q[1]! - 0.25 ** 2 * Math.sqrt(0.5)) < 1e-7, String(q[1]));
-  assert.equal(fuseScores({ kind: "product", weights: [0, 1, 0] }, p, 2)[1], 0);
+  assert.ok(Math.abs(q[0]! - Math.log(0.5 ** 2 * Math.sqrt(0.8))) < 1e-7, String(q[0]));
+  assert.ok(Math.abs(q[1]! - Math.log(0.25 ** 2 * Math.sqrt(Math.fround(0.5)))) < 1e-7, String(q[1]));
+  // p = 0 is clamped to P_MIN = 2^-149: finite, and below every positive float32 probability's score
+  const z = fuseScores({ kind: "product", weights: [0, 1, 0] }, [p[0]!, Float32Array.of(2 ** -149, 0), p[2]!], 2);
+  assert.equal(z[1], -149 * Math.LN2);
+  assert.ok(Number.isFinite(z[1]!) && z[0]! === z[1]!, `p = 0 scores like the smallest subnormal: ${z[0]} ${z[1]}`);
+});
+
+test("product fusion ranks by Σ w ln p: weights 1e-300 and 2000 neither underflow nor tie every row (ranking equals float64 Σ w ln p)", () => {
+  const rng = new Rng(19);
+  const n = 500;
+  const pa = Float32Array.from({ length: n }, () => 0.01 + 0.98 * rng.next());
+  const pb = Float32Array.from({ length: n }, () => 0.01 + 0.98 * rng.next());
+  pa[7] = 0; // ln 0 = -inf: clamped, still finite
+  const order = (s: ArrayLike<number>): number[] => Array.from({ length: n }, (_, i) => i).sort((x, y) => s[y]! - s[x]! || x - y);
+  for (const weights of [[2000, 0], [1e-300, 0], [2000, 1e-300], [1e-300, 2000], [3, 1500]]) {
+    const got = fuseScores({ kind: "product", weights }, [pa, pb], n);
+    // independently, in float64: the weighted sum of logs (the order of the product Π p^w)
+    const want = Array.from({ length: n }, (_, i) => {
+      let acc = 0;
+      if (weights[0]! > 0) acc += weights[0]! * Math.log(pa[i] === 0 ? 2 ** -149 : pa[i]!);
+      if (weights[1]! > 0) acc += weights[1]! * Math.log(pb[i]!);
+      return acc;
+    });
+    assert.ok(got.every((x) => Number.isFinite(x)), `${weights}: every score finite`);
+    assert.ok(new Set(got).size > n / 2, `${weights}: rows are not all tied (${new Set(got).size} distinct scores)`);
+    assert.deepEqual(order(got), order(want), `${weights}: ranking`);
+    // scaling all weights by a positive factor keeps the ranking
+    assert.deepEqual(order(fuseScores({ kind: "product", weights: weights.map((w) => w * 1e-5) }, [pa, pb], n)), order(want), `${weights}: scaled`);
+  }
 });
 
 test("RankObjective equals gauc (count weighting) and auc per label column, ties included", () => {
