@@ -15,9 +15,11 @@ import { createAdam, type Adam } from "../optim/adam.ts";
 import type { RunResult } from "../report/types.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { acquireLock, type Lock } from "../util/lock.ts";
+import { checkOutput, type InputPath } from "../util/outpath.ts";
+import { existsSync, mkdirSync } from "node:fs";
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "../config/train-options.ts";
 import { createHash } from "node:crypto";
-import { resolve as resolvePath } from "node:path";
+import { dirname, resolve as resolvePath } from "node:path";
 import type { Rng } from "../util/rng.ts";
 import { trainStep, predict, getTrainState, setTrainState, type GradScope } from "./step.ts";
 import { runLoop, toRunResult, type LoopConfig, type TrainableModel } from "./trainer.ts";
@@ -161,26 +163,70 @@ export function loopConfig(options: TrainOptions, built?: Pick<Built, "fingerpri
 }
 
 /**
+ * Checks what `out` (the result, its `.diag.jsonl` and its `.model` artefact) and `checkpoint`
+ * would replace (src/util/outpath.ts): never an input (the spec, --source, the dataset's input
+ * files once known, each other), nothing inside an export, checkpoint, artefact or prepared
+ * dataset, a result only over a regular file, an artefact only over an artefact, a checkpoint only
+ * over a checkpoint. Returns the real paths (a symlinked output is written through).
+ */
+export function checkTrainOutputs(o: Pick<ResolvedTrainOptions, "out" | "checkpoint" | "dataset" | "source">, dataInputs: readonly InputPath[] = []): { out?: string; checkpoint?: string } {
+  const inputs: InputPath[] = [...dataInputs];
+  if (typeof o.dataset === "string" && existsSync(o.dataset)) inputs.push({ what: "--dataset", path: o.dataset });
+  if (o.source !== undefined) inputs.push({ what: "--source", path: o.source });
+  const res: { out?: string; checkpoint?: string } = {};
+  if (o.checkpoint) {
+    const outs: InputPath[] = o.out ? [{ what: "--out", path: o.out }, { what: "the model artefact of --out", path: modelArtifactPath(o.out) }] : [];
+    res.checkpoint = checkOutput("--checkpoint", o.checkpoint, "checkpoint", [...inputs, ...outs]);
+  }
+  if (o.out) {
+    const ck: InputPath[] = o.checkpoint ? [{ what: "--checkpoint", path: o.checkpoint }] : [];
+    res.out = checkOutput("--out", o.out, "file", [...inputs, ...ck]);
+    checkOutput("the model artefact of --out", modelArtifactPath(o.out), "artifact", [...inputs, ...ck]);
+    checkOutput("the diagnostics of --out", diagPath(o.out), "file", [...inputs, ...ck]);
+  }
+  return res;
+}
+
+/** Makes the parent folder of `path`; when it cannot, checkWritable says why, naming `what` and `path`. */
+function ensureParent(path: string, what: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch {
+    checkWritable(path, "dir", what);
+  }
+}
+
+/** The per-step diagnostics beside a result: `runs/x.json` -> `runs/x.diag.jsonl`. */
+function diagPath(out: string): string {
+  return out.replace(/\.json$/, "") + ".diag.jsonl";
+}
+
+/**
  * Trains and writes the result. Before any work: options are validated, `out` and
- * `checkpoint` are checked writable, and a lock (owner pid) is taken on the
- * checkpoint (or, without one, on `out`) so two processes never train into the same
- * place; a lock left by a dead process is taken over.
+ * `checkpoint` are checked (checkTrainOutputs) and writable, and a lock (owner pid) is
+ * taken on each of them (`<real path>.lock`), so two processes never train into the same
+ * result or checkpoint; a lock left by a dead process is taken over.
  */
 export async function runTraining(options: TrainOptions, data?: PreparedDataset): Promise<RunResult> {
   const o = resolveTrainOptions(options);
-  if (o.out) checkWritable(o.out, "file", "--out");
-  if (o.checkpoint) checkWritable(o.checkpoint, "dir", "--checkpoint");
-  const lockOn = o.checkpoint ? `${o.checkpoint.replace(/[\\/]+$/, "")}.lock` : o.out ? `${o.out}.lock` : null;
-  const lock: Lock | null = lockOn ? acquireLock(lockOn, o.checkpoint ? `checkpoint ${o.checkpoint}` : `result ${o.out}`) : null;
+  const real = checkTrainOutputs(o);
+  if (real.out) checkWritable(real.out, "file", "--out");
+  // the checkpoint folder itself is made after its lock (a run refused for a busy output leaves nothing); its parent now
+  if (real.checkpoint) ensureParent(real.checkpoint, "--checkpoint");
+  const locks: Lock[] = [];
   try {
+    if (real.out) locks.push(acquireLock(`${real.out}.lock`, `--out ${o.out}`));
+    if (real.checkpoint) locks.push(acquireLock(`${real.checkpoint}.lock`, `checkpoint ${o.checkpoint}`));
+    if (real.checkpoint) checkWritable(real.checkpoint, "dir", "--checkpoint");
     return await train(o, data);
   } finally {
-    lock?.release();
+    for (const l of locks.reverse()) l.release();
   }
 }
 
 async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<RunResult> {
   const built = await buildRun(o, data);
+  checkTrainOutputs(o, datasetInputs(built.data)); // the dataset's own files are known now
   const { model, handle, method } = built;
   const meta = built.data.meta;
   const mode = o.progress ?? "none";
@@ -193,6 +239,7 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
       : null;
   const t0 = Date.now();
   let started = false;
+  const held: string[] = [];
   const out = await runLoop(built.data, handle, method, loopConfig(o, built), {
     onStep: ({ step, totalSteps, losses, epoch }) => {
       const speed = (step / Math.max(1e-3, (Date.now() - t0) / 1000)).toFixed(2);
@@ -208,12 +255,16 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
       }
     },
     onEval: (p) => {
-      const msg = `epoch ${p.epoch + 1} step ${p.step}: val AUC ${p.valAuc.map((x) => x.toFixed(4)).join(" ")}`;
+      const msg = `epoch ${p.epoch + 1} step ${p.step}: val AUC ${p.valAuc.map((x) => (Number.isFinite(x) ? x.toFixed(4) : "n/a")).join(" ")}`;
       if (bar) bar.update({ info: msg });
       else if (mode === "json") process.stdout.write(JSON.stringify({ type: "eval", ...p }) + "\n");
     },
-    log: (m) => console.error(m),
-  }).finally(() => bar?.stop());
+    // while the progress bar is drawn, messages (the test split's warnings) wait until it stops
+    log: (m) => (bar && started ? held.push(m) : console.error(m)),
+  }).finally(() => {
+    bar?.stop();
+    for (const m of held) console.error(m);
+  });
   if (!out.completed) throw new Error("training was interrupted (interruptAfter); resume with the same --checkpoint");
   const modelName = built.fingerprint.model as string;
   const methodEntry = getMethod(o.method);
@@ -234,10 +285,17 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
     // the best parameters first (the model artefact, beside the result), then the result: a result never lacks its model
     saveModelArtifact(modelArtifactPath(o.out), artifactInfo(result, built, o), model.getParams());
     const diag = result.diagnostics.map((d) => JSON.stringify(d)).join("\n");
-    writeFileAtomic(o.out.replace(/\.json$/, "") + ".diag.jsonl", diag + (diag ? "\n" : ""));
+    writeFileAtomic(diagPath(o.out), diag + (diag ? "\n" : ""));
     writeFileAtomic(o.out, JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   }
   return result;
+}
+
+/** The files a prepared dataset was built from and its folder (inputs no output may replace). */
+function datasetInputs(ds: PreparedDataset): InputPath[] {
+  const d = ds as PreparedDataset & { dir?: unknown; manifest?: { inputs?: { file?: unknown }[] } };
+  const files = (d.manifest?.inputs ?? []).map((i) => i.file).filter((f): f is string => typeof f === "string");
+  return [...files.map((f) => ({ what: "the dataset input", path: f })), ...(typeof d.dir === "string" ? [{ what: "the prepared dataset", path: d.dir }] : [])];
 }
 
 /** What the model artefact records about a finished run (see src/train/artifact.ts). */

@@ -1,7 +1,13 @@
-/** Atomic file output: write to a temporary sibling, then rename, so no half-written file is ever visible. */
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, openSync, writeSync, closeSync, fsyncSync, statSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+/**
+ * Atomic file output: write to a temporary sibling, then rename, so no half-written file is ever visible.
+ * A symlinked output is written through: the link's target is replaced (the temporary sibling lies
+ * beside the target, so the rename stays on its file system) and the link is kept; an existing
+ * target of another type (a device, FIFO or socket; a file where a folder goes) is never replaced.
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, openSync, writeSync, closeSync, fsyncSync, statSync, lstatSync } from "node:fs";
+import { dirname, basename, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { assertReplaceableFile, fileTypeText, realTarget } from "./outpath.ts";
 
 function tmpSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -9,11 +15,13 @@ function tmpSibling(path: string): string {
 
 /** Write a whole file atomically (temp file + rename). */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tmpSibling(path);
+  const target = realTarget(path);
+  assertReplaceableFile(path, target);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = tmpSibling(target);
   try {
     writeFileSync(tmp, data);
-    renameSync(tmp, path);
+    renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
@@ -22,23 +30,36 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 
 /** Write a directory atomically: `fill(tmpDir)` writes into a fresh temp dir which then replaces `dir`. */
 export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
-  mkdirSync(dirname(dir), { recursive: true });
-  const tmp = tmpSibling(dir);
+  const target = realTarget(dir);
+  assertReplaceableDir(dir, target);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = tmpSibling(target);
   mkdirSync(tmp, { recursive: true });
   try {
     fill(tmp);
-    if (existsSync(dir)) {
-      const old = tmpSibling(dir);
-      renameSync(dir, old);
-      renameSync(tmp, dir);
+    if (existsSync(target)) {
+      const old = tmpSibling(target);
+      renameSync(target, old);
+      renameSync(tmp, target);
       rmSync(old, { recursive: true, force: true });
     } else {
-      renameSync(tmp, dir);
+      renameSync(tmp, target);
     }
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Throws unless an existing `target` (the real path of `dir`) is a folder. */
+function assertReplaceableDir(dir: string, target: string): void {
+  let st;
+  try {
+    st = lstatSync(target);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new Error(`${dir}${target !== resolve(dir) ? ` (${target})` : ""} is ${fileTypeText(st)}, not a folder; refusing to replace it`);
 }
 
 /**
@@ -47,10 +68,13 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): voi
  */
 export class AtomicLineWriter {
   private readonly tmp: string;
+  private readonly target: string;
   private fd: number;
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.tmp = tmpSibling(path);
+    this.target = realTarget(path);
+    assertReplaceableFile(path, this.target);
+    mkdirSync(dirname(this.target), { recursive: true });
+    this.tmp = tmpSibling(this.target);
     this.fd = openSync(this.tmp, "w");
   }
   write(line: string): void {
@@ -60,7 +84,7 @@ export class AtomicLineWriter {
     fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = -1;
-    renameSync(this.tmp, this.path);
+    renameSync(this.tmp, this.target);
   }
   abort(): void {
     if (this.fd >= 0) closeSync(this.fd);
@@ -78,6 +102,7 @@ export function checkWritable(path: string, kind: "file" | "dir", what: string):
   const dir = kind === "dir" ? path : dirname(path);
   try {
     if (kind === "file" && existsSync(path) && statSync(path).isDirectory()) throw new Error("it is a directory");
+    if (kind === "file" && existsSync(path) && !statSync(path).isFile()) throw new Error(`it is ${fileTypeText(statSync(path))}`);
     mkdirSync(dir, { recursive: true });
     const probe = join(dir, `.mtlcraft-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
     writeFileSync(probe, "");
