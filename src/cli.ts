@@ -197,9 +197,10 @@ trainCmd.action(async (o: Record<string, unknown>) => {
   if (o.progress !== "json") {
     console.log(`\n${res.methodLabel} on ${res.dataset} (${res.model}), seed ${res.seed}: best epoch ${res.bestEpoch + 1}, ${res.steps} steps, ${res.seconds.toFixed(1)} s`);
     console.log("| task | test AUC | test GAUC | logloss |\n|---|---:|---:|---:|");
-    res.tasks.forEach((t, i) =>
-      console.log(`| ${t} | ${res.test.auc[i]!.toFixed(4)} | ${res.test.gauc[i]!.toFixed(4)} | ${res.test.logloss[i]!.toFixed(4)} |`),
-    );
+    // an undefined metric (a one-class test split: see the warnings on stderr) reads n/a
+    const f4 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(4) : "n/a");
+    res.tasks.forEach((t, i) => console.log(`| ${t} | ${f4(res.test.auc[i])} | ${f4(res.test.gauc[i])} | ${f4(res.test.logloss[i])} |`));
+    if (res.warnings?.length) console.log(`${res.warnings.length} warning${res.warnings.length === 1 ? "" : "s"} (printed above; kept in the result's "warnings")`);
     if (o.out) console.log(`result: ${String(o.out)}`);
   }
   if (!(await stdoutFlushed()) && !o.out) {
@@ -289,7 +290,7 @@ program
   .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
   .option("--concurrency <n>", "jobs at once, each in its own process (default 1)", num("--concurrency", { int: true, min: 1 }), 1)
   .option("--cache-dir <dir>", "dataset cache", ".cache/datasets")
-  .option("--data-dir <dir>", "folder with the dataset's input files (default: the bench's folder when it exists here, else the current directory)")
+  .option("--data-dir <dir>", "folder with the dataset's input files; a queued spec reads nothing outside it (default: the current directory; the bench's folder when it lies inside)")
   .option("--work-dir <dir>", "running jobs' outputs and checkpoints", ".cache/worker")
   .option("--plugin <module>", PLUGIN_HELP, collect, [])
   .option("--lock-ms <ms>", "a job's lock: a worker silent this long is taken as dead", num("--lock-ms", { int: true, min: 100 }), 30_000)

@@ -15,16 +15,24 @@
  *   fails is retried with exponential backoff up to `attempts`. Then it fails with its error.
  * - The connection string and password never reach a log line, a result or a report
  *   (see redactUrl).
+ * - A payload is untrusted input (anyone who can write to the Redis can add a job): it is
+ *   checked against one strict schema (payload.ts), its options reach the job's `train` process
+ *   only as `--key=value` arguments of known flags (runner.ts toArgs), the BullMQ id is never a
+ *   path (jobWorkDir: a hash; removeInside: nothing outside the work folder is removed), the
+ *   spec's files must lie inside the worker's data folder (prepare's confineTo), and what goes
+ *   back into Redis never quotes a file's content (redis-message.ts).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
-import { DelayedError, Queue, QueueEvents, Worker, type Job as BullJob } from "bullmq";
-import { DEFAULT_QUEUE_NAME, connectionOptions, redactUrl, type QueueConnection } from "./queue-url.ts";
+import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
+import { DEFAULT_QUEUE_NAME, connectionOptions, redactMessage, redactUrl, type QueueConnection } from "./queue-url.ts";
+import { checkPayload, LOCAL_OPTIONS, type DatasetPayload, type QueuePayload } from "./payload.ts";
+import { payloadStrings, redisSafeMessage, scrubText } from "./redis-message.ts";
+import { OutsideDataFolderError, strictlyInside } from "../data/confine.ts";
 import type { DiagnosticsPoint, RunResult } from "../report/types.ts";
-import type { DatasetSpec } from "../data/spec.ts";
 import { prepareDataset, DEFAULT_CACHE_DIR } from "../data/index.ts";
 import { writeDirAtomic, writeFileAtomic } from "../util/fsx.ts";
 import { modelArtifactPath } from "../train/artifact.ts";
@@ -39,14 +47,12 @@ import {
   sweepProgress,
   writeRecord,
 } from "./runner.ts";
-import { BENCH_CONTROLLED, jobFlag, trainFlag } from "../config/train-options.ts";
 
 export { DEFAULT_QUEUE_NAME, QUEUE_URL_ENV, QUEUE_PASSWORD_ENV, redactUrl, redactArgs, connectionOptions, type QueueConnection } from "./queue-url.ts";
+export { checkPayload, PayloadError, type DatasetPayload, type QueuePayload } from "./payload.ts";
 /** Diagnostics points a queued result keeps (longer runs are averaged into this many buckets). */
 export const QUEUE_DIAG_POINTS = 120;
 
-/** Train options that name files on the enqueuing machine: a worker uses its own. */
-const LOCAL_OPTIONS = ["dataset", "cache-dir", "source"];
 
 /**
  * The queue job id: the job's method and seed (readable) and a hash of its full
@@ -56,25 +62,6 @@ export function queueJobId(job: Job, datasetHash: string): string {
   const options = Object.fromEntries(Object.entries(job.options).filter(([k]) => !LOCAL_OPTIONS.includes(k)));
   const h = createHash("sha256").update(canonical({ method: job.method, seed: job.seed, options })).update(`\n${datasetHash}`).digest("hex");
   return `${job.method}-s${job.seed}-${h.slice(0, 20)}`;
-}
-
-/** The dataset a queued job trains on: the spec's content, and the content hash recorded at enqueue time. */
-export interface DatasetPayload {
-  /** A built-in dataset name (`kuairand`: every worker has the bundled data), else absent. */
-  builtin?: string;
-  spec: DatasetSpec;
-  /** Where the enqueuer read the input files (a worker uses it when it exists there, e.g. a shared folder). */
-  baseDir: string;
-  hash: string;
-}
-
-/** What a queue job carries. */
-export interface QueuePayload {
-  version: 1;
-  job: { id: string; method: string; seed: number; options: Record<string, OptionValue> };
-  dataset: DatasetPayload;
-  /** Stalls already waited out with a backoff (set by workers). */
-  stallsSeen?: number;
 }
 
 /** What a worker returns. */
@@ -197,8 +184,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 function errorReporter(log: (m: string) => void, c: QueueConnection): (e: Error) => void {
   const seen = new Set<string>();
   return (e: Error) => {
-    let msg = e.message.split(c.url).join(redactUrl(c.url));
-    if (c.password) msg = msg.split(c.password).join("***");
+    const msg = redactMessage(e.message, c);
     if (seen.has(msg)) return;
     seen.add(msg);
     log(`queue ${redactUrl(c.url)}: ${msg}`);
@@ -207,23 +193,11 @@ function errorReporter(log: (m: string) => void, c: QueueConnection): (e: Error)
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** Checks a queued payload; only known train options with plain values are passed on. */
-export function checkPayload(x: unknown): QueuePayload {
-  if (!isObj(x) || x.version !== 1 || !isObj(x.job) || !isObj(x.dataset)) throw new Error("not an mtlcraft job (payload version 1 expected)");
-  const j = x.job;
-  if (typeof j.id !== "string" || !/^[\w.-]+$/.test(j.id)) throw new Error(`bad job id ${JSON.stringify(j.id)}`);
-  if (typeof j.method !== "string" || typeof j.seed !== "number" || !isObj(j.options)) throw new Error(`job ${j.id}: bad method, seed or options`);
-  for (const [k, v] of Object.entries(j.options)) {
-    // bench's own per-job keys are train flags too; anything else must be an ordinary job option
-    if (["dataset", "model", "method", "seed", "model-opt"].includes(k)) trainFlag(k, `job ${j.id}`);
-    else if (BENCH_CONTROLLED[k] !== undefined || k === "plugin") throw new Error(`job ${j.id}: option "${k}" is set by the worker`);
-    else jobFlag(k, `job ${j.id}`);
-    const ok = ["string", "number", "boolean"].includes(typeof v) || (Array.isArray(v) && v.every((s) => typeof s === "string"));
-    if (!ok) throw new Error(`job ${j.id}: option "${k}" has a bad value ${JSON.stringify(v)}`);
-  }
-  const d = x.dataset;
-  if (!isObj(d.spec) || typeof d.hash !== "string" || !/^[0-9a-f]{16,}$/.test(d.hash) || typeof d.baseDir !== "string") throw new Error(`job ${j.id}: bad dataset`);
-  return x as unknown as QueuePayload;
+/** Text from Redis made safe for a terminal: control characters (escape sequences) shown as `?`, length bounded. */
+function printable(v: unknown, max = 2000): string {
+  // eslint-disable-next-line no-control-regex
+  const s = String(v).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "?");
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +280,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
       }
     }
     if (!ok) {
-      const why = String(value) === "job stalled more than allowable limit" ? "its worker died (stalled job) more often than allowed (worker --max-stalls)" : String(value);
+      const why = String(value) === "job stalled more than allowable limit" ? "its worker died (stalled job) more often than allowed (worker --max-stalls)" : printable(value);
       failures.push(`${job.id}: ${why}`);
     }
     pending.delete(qid);
@@ -321,7 +295,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
     if (state === "completed") await finish(qid, true, bj.returnvalue);
     else if (state === "failed") {
       if (retryFailed) {
-        opts.log(`${byQid.get(qid)!.id}: failed in an earlier run (${bj.failedReason}); retrying`);
+        opts.log(`${byQid.get(qid)!.id}: failed in an earlier run (${printable(bj.failedReason)}); retrying`);
         await bj.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
       } else await finish(qid, false, bj.failedReason);
     }
@@ -338,7 +312,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
       if (!pending.has(jobId) || !isObj(data)) return;
       const p = data as Progress;
       if (!updaters.has(jobId)) updaters.set(jobId, progress!.start(byQid.get(jobId)!.id, "running"));
-      updaters.get(jobId)!(p.step ?? 0, p.total ?? 1, `${p.worker ? `${p.worker} ` : ""}${p.info ?? ""}`);
+      updaters.get(jobId)!(Number(p.step) || 0, Number(p.total) || 1, printable(`${p.worker ? `${p.worker} ` : ""}${p.info ?? ""}`, 200));
     });
     events.on("stalled", ({ jobId }) => {
       if (pending.has(jobId)) opts.log(`${byQid.get(jobId)!.id}: its worker stopped (stalled job); it goes back to the queue`);
@@ -347,7 +321,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
       if (!pending.has(jobId)) return;
       const id = byQid.get(jobId)!.id;
       void queue.getJob(jobId).then((bj) => {
-        const why = bj?.failedReason ? `attempt ${bj.attemptsMade} failed: ${bj.failedReason.split("\n")[0]}` : "waiting after a stall";
+        const why = bj?.failedReason ? `attempt ${bj.attemptsMade} failed: ${printable(bj.failedReason.split("\n")[0])}` : "waiting after a stall";
         opts.log(`${id}: ${why}; retrying at ${new Date(Number(delay)).toISOString().slice(11, 19)}`);
       }, onError);
     });
@@ -357,12 +331,15 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
     const attempts = q.attempts ?? 3;
     const backoff = { type: "exponential", delay: q.backoffMs ?? 10_000 };
     let added = 0;
+    const payloadOf = (job: Job): QueuePayload => ({
+      version: 1,
+      job: { id: job.id, method: job.method, seed: job.seed, options: job.options },
+      dataset: opts.dataset,
+    });
+    // what a worker would refuse is refused here, before anything is enqueued
+    for (const job of byQid.values()) checkPayload(payloadOf(job));
     for (const [qid, job] of byQid) {
-      const payload: QueuePayload = {
-        version: 1,
-        job: { id: job.id, method: job.method, seed: job.seed, options: job.options },
-        dataset: opts.dataset,
-      };
+      const payload = payloadOf(job);
       let before = await queue.getJob(qid);
       // finished, but its model artefact expired in Redis before a bench collected it: run it again
       const model = (before?.returnvalue as QueueReturn | undefined)?.model;
@@ -424,7 +401,10 @@ export interface QueueWorkerOptions extends QueueConnection {
   concurrency?: number;
   /** Dataset cache (default `.cache/datasets` in the current directory). */
   cacheDir?: string;
-  /** Folder with the dataset's input files (default: the enqueuer's folder when it exists here, else the current directory). */
+  /**
+   * The worker's data folder (default: the current directory): a queued spec reads files only
+   * inside it (real paths). The enqueuer's folder is used when it lies inside it, else the folder itself.
+   */
   dataDir?: string;
   /** Folder for running jobs' outputs and checkpoints (default `.cache/worker`). */
   workDir?: string;
@@ -444,10 +424,18 @@ export interface QueueWorkerHandle {
   close(): Promise<void>;
 }
 
-/** Prepares (once per worker) the dataset of a payload and checks its content hash. */
+/**
+ * Prepares (once per worker) the dataset of a payload and checks its content hash. A queued
+ * spec is confined to the worker's data folder `dataRoot` (prepare's confineTo): every file it
+ * names must lie inside it by real path. The enqueuer's folder (`baseDir`, from the payload) is
+ * used only when it lies inside `dataRoot` too (a shared folder mounted at the same path).
+ */
 class DatasetCache {
   private readonly ready = new Map<string, Promise<{ dataset: string; source?: string }>>();
-  constructor(private readonly o: { cacheDir: string; dataDir?: string; log: (m: string) => void }) {}
+  private readonly realRoot: string;
+  constructor(private readonly o: { cacheDir: string; dataRoot: string; explicitDataDir: boolean; log: (m: string) => void }) {
+    this.realRoot = realpathSync(o.dataRoot);
+  }
 
   get(d: DatasetPayload): Promise<{ dataset: string; source?: string }> {
     const key = d.hash;
@@ -460,18 +448,26 @@ class DatasetCache {
     return p;
   }
 
+  /** The payload's folder when it exists here inside the data folder, else the data folder. */
+  private sourceFor(baseDir: string): string {
+    if (!isAbsolute(baseDir) || !existsSync(baseDir)) return this.realRoot;
+    const real = realpathSync(baseDir);
+    return real === this.realRoot || strictlyInside(this.realRoot, real) ? real : this.realRoot;
+  }
+
   private async prepare(d: DatasetPayload): Promise<{ dataset: string; source?: string }> {
     const { cacheDir } = this.o;
     let dataset: string;
     let source: string | undefined;
-    if (d.builtin && !this.o.dataDir) dataset = d.builtin;
+    // the bundled kuairand is the package's own spec and data: nothing of the payload is read
+    if (d.builtin && !this.o.explicitDataDir) dataset = d.builtin;
     else {
       const name = typeof d.spec.name === "string" && /^[\w.-]+$/.test(d.spec.name) ? d.spec.name : "dataset";
       dataset = join(cacheDir, "queue-specs", `${name}-${d.hash.slice(0, 16)}.json`);
       writeFileAtomic(dataset, JSON.stringify(d.spec, null, 2));
-      source = resolve(this.o.dataDir ?? (existsSync(d.baseDir) ? d.baseDir : "."));
+      source = this.sourceFor(d.baseDir);
     }
-    const prep = await prepareDataset(dataset, { cacheDir, ...(source ? { dataDir: source } : {}), log: this.o.log });
+    const prep = await prepareDataset(dataset, { cacheDir, ...(source ? { dataDir: source, confineTo: this.realRoot } : {}), log: this.o.log });
     if (prep.manifest.hash !== d.hash) {
       throw new Error(
         `dataset content hash differs: the bench enqueued ${d.hash}, this worker (${hostname()}) prepared ${prep.manifest.hash}` +
@@ -480,6 +476,32 @@ class DatasetCache {
     }
     return { dataset, ...(source ? { source } : {}) };
   }
+}
+
+/** The folder a queue job runs in under `workDir`: named by a hash of its BullMQ id, which is never used as a path. */
+export function jobWorkDir(workDir: string, bullId: string): string {
+  return join(workDir, `job-${createHash("sha256").update(bullId).digest("hex").slice(0, 24)}`);
+}
+
+/**
+ * Removes `dir` (recursively) only when its real path lies strictly inside the real path of
+ * `root`; throws otherwise (a job folder that is, or leads through a symlink to, anything
+ * else is never removed). A missing `dir` is nothing to do.
+ */
+export function removeInside(root: string, dir: string): void {
+  try {
+    lstatSync(dir);
+  } catch {
+    return;
+  }
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    throw new Error(`refusing to remove ${dir}: a symbolic link that leads nowhere`);
+  }
+  if (!strictlyInside(realpathSync(root), real)) throw new Error(`refusing to remove ${dir}: it is not inside the work folder ${root}`);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /**
@@ -494,13 +516,27 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   const cwd = process.cwd();
   const cacheDir = resolve(o.cacheDir ?? DEFAULT_CACHE_DIR);
   const workDir = resolve(o.workDir ?? ".cache/worker");
+  mkdirSync(workDir, { recursive: true });
   const plugins = (o.plugins ?? []).map((p) => resolve(cwd, p));
-  const datasets = new DatasetCache({ cacheDir, ...(o.dataDir ? { dataDir: o.dataDir } : {}), log });
+  const dataRoot = resolve(o.dataDir ?? cwd);
+  if (!existsSync(dataRoot) || !statSync(dataRoot).isDirectory()) throw new Error(`worker --data-dir: ${dataRoot} is not a folder`);
+  const datasets = new DatasetCache({ cacheDir, dataRoot, explicitDataDir: o.dataDir !== undefined, log });
   const host = hostname();
   const onError = errorReporter(log, o);
 
   const processor = async (bj: BullJob, token?: string): Promise<QueueReturn> => {
-    const data = checkPayload(bj.data);
+    // what goes back into Redis (failedReason, progress) names file, row and column but never
+    // quotes a file's content; the full message stays in this worker's log (redis-message.ts)
+    const known = payloadStrings(bj.data);
+    let data: QueuePayload;
+    try {
+      data = checkPayload(bj.data);
+    } catch (e) {
+      const msg = redisSafeMessage(e, known);
+      log(`queue job ${JSON.stringify(String(bj.id).slice(0, 80))}: refused: ${(e as Error).message}`);
+      // a bad payload never gets better: no retries
+      throw new UnrecoverableError(`on ${host}: ${msg}`);
+    }
     const id = data.job.id;
     // A job whose worker died comes back at once (BullMQ's stalled check): wait a backoff first.
     if (bj.stalledCounter > (data.stallsSeen ?? 0) && token) {
@@ -514,19 +550,22 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
     }
     const t0 = Date.now();
     log(`${id}: started (attempt ${bj.attemptsMade + 1})`);
+    // the BullMQ id (anyone's text) never becomes a path: the folder is named by its hash
+    const dir = jobWorkDir(workDir, String(bj.id));
     try {
       const ds = await datasets.get(data.dataset);
-      const options: Record<string, OptionValue> = { ...data.job.options, dataset: ds.dataset, "cache-dir": cacheDir };
-      delete options.source;
+      const options: Record<string, OptionValue> = { ...data.job.options };
+      for (const k of LOCAL_OPTIONS) delete options[k];
+      options.dataset = ds.dataset;
+      options["cache-dir"] = cacheDir;
       if (ds.source) options.source = ds.source;
       const job: Job = { id, method: data.job.method, seed: data.job.seed, options, point: {}, phase: "final" };
-      const dir = join(workDir, bj.id!);
       let last = 0;
       await runOne(job, dir, { cwd, plugins, exitWithParent: true }, (step, total, info) => {
         const now = Date.now();
         if (now - last < 1000 && step < total) return;
         last = now;
-        bj.updateProgress({ step, total, info, worker: host } satisfies Progress).catch(onError);
+        bj.updateProgress({ step, total, info: scrubText(info, known, 200), worker: host } satisfies Progress).catch(onError);
       });
       const result = readResult(resultPath(dir, job));
       const got = (result.config as { datasetHash?: unknown }).datasetHash;
@@ -543,13 +582,14 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
         await (await rawClient(worker)).set(key, buf, "EX", MODEL_TTL_S);
         model = { key, bytes: buf.length };
       }
-      rmSync(dir, { recursive: true, force: true });
+      removeInside(workDir, dir);
       log(`${id}: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       return { version: 1, result, worker: host, ...(model ? { model } : {}) };
     } catch (e) {
-      const msg = `on ${host}: ${(e as Error).message}`;
-      log(`${id}: failed ${msg}`);
-      throw new Error(msg, { cause: e });
+      log(`${id}: failed on ${host}: ${(e as Error).message}`);
+      const msg = `on ${host}: ${redisSafeMessage(e, known)}`;
+      // a spec path outside the data folder never gets better either
+      throw e instanceof OutsideDataFolderError ? new UnrecoverableError(msg) : new Error(msg);
     }
   };
 
@@ -562,7 +602,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
     autorun: false,
   });
   worker.on("error", onError);
-  worker.on("stalled", (jobId) => log(`job ${jobId}: its worker stopped responding (stalled); back to the queue`));
+  worker.on("stalled", (jobId) => log(`job ${JSON.stringify(String(jobId).slice(0, 80))}: its worker stopped responding (stalled); back to the queue`));
   await withTimeout(worker.waitUntilReady(), 15_000, `cannot reach Redis at ${redactUrl(o.url)}`);
   const removeHandlers = installKillHandlers();
   void worker.run().catch(onError);

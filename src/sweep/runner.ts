@@ -17,9 +17,11 @@ import type { RunResult } from "../report/types.ts";
 import type { Job, OptionValue } from "./plan.ts";
 import { writeFileAtomic } from "../util/fsx.ts";
 import { processAlive, readLockOwner } from "../util/lock.ts";
+import { realTarget } from "../util/outpath.ts";
 import { peekFingerprint } from "../train/checkpoint.ts";
 import { modelArtifactPath } from "../train/artifact.ts";
 import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
+import { trainFlag } from "../config/train-options.ts";
 
 // Workers run the CLI next to this module: the compiled dist/cli.js with plain node in the
 // package (never source through a loader); only a source checkout run through tsx
@@ -27,6 +29,9 @@ import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const CLI = fileURLToPath(new URL(FROM_SOURCE ? "../cli.ts" : "../cli.js", import.meta.url));
 const LOADER: string[] = FROM_SOURCE ? ["--import", import.meta.resolve("tsx")] : [];
+
+/** A job id: it names the job's result file and checkpoint folder, so never a path. */
+const JOB_ID = /^\w[\w.-]*$/;
 
 /** Train flags whose values are paths (the parent resolves them; workers get absolute paths). */
 const PATH_FLAGS = ["cache-dir", "source", "out", "checkpoint"];
@@ -116,7 +121,7 @@ export function staleReason(runsDir: string, job: Job, datasetHash: string): str
 
 /** Whether a live process (a leftover worker) holds the checkpoint of this job. */
 function checkpointBusy(ckpt: string): boolean {
-  const owner = readLockOwner(`${ckpt}.lock`);
+  const owner = readLockOwner(`${realTarget(ckpt)}.lock`); // train locks the real path (src/train/run.ts)
   return owner !== null && processAlive(owner.pid);
 }
 
@@ -172,15 +177,24 @@ export function installKillHandlers(): () => void {
   };
 }
 
-function toArgs(options: Record<string, OptionValue>): string[] {
+/**
+ * A job's options as `train` arguments, each a single `--key=value` argument, so a value can
+ * never be read as a flag of its own (`--lr=--plugin=x` is a learning rate of "--plugin=x",
+ * refused by train's number parser) nor swallow the next one. Every key must be a train flag;
+ * a list only for a key=value (map) option, one `--key=entry` each; a boolean only for a boolean
+ * field (`--key` / `--no-key`: the one form commander has for it; no train field is boolean).
+ */
+export function toArgs(options: Record<string, OptionValue>): string[] {
   const args: string[] = [];
   for (const [k, v] of Object.entries(options)) {
+    const f = trainFlag(k, "job options");
     if (Array.isArray(v)) {
-      for (const x of v) args.push(`--${k}`, x);
+      if (f.type !== "map") throw new Error(`job option ${k}: a list is only for key=value options`);
+      for (const x of v) args.push(`--${k}=${x}`);
     } else if (typeof v === "boolean") {
-      if (v) args.push(`--${k}`);
-      else args.push(`--no-${k}`);
-    } else args.push(`--${k}`, String(v));
+      if (f.type !== "boolean") throw new Error(`job option ${k} is not a true/false option (got ${v})`);
+      args.push(v ? `--${k}` : `--no-${k}`);
+    } else args.push(`--${k}=${String(v)}`);
   }
   return args;
 }
@@ -325,23 +339,27 @@ export function runOne(
   where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean },
   onProgress: (step: number, total: number, info: string) => void,
 ): Promise<void> {
+  // the id names the job's files: a plain name, never a path (queue ids are checked before, see payload.ts)
+  if (!JOB_ID.test(job.id)) return Promise.reject(new Error(`bad job id ${JSON.stringify(job.id.slice(0, 60))}`));
   const out = resultPath(runsDir, job);
   const ckpt = checkpointDir(runsDir, job);
+  let jobArgs: string[];
+  try {
+    jobArgs = toArgs(absoluteJobOptions(job.options, where.cwd));
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
   const args = [
     ...LOADER,
     CLI,
     "train",
-    ...toArgs(absoluteJobOptions(job.options, where.cwd)),
-    ...where.plugins.flatMap((p) => ["--plugin", p]),
-    "--out",
-    out,
-    "--checkpoint",
-    ckpt,
-    "--progress",
-    "json",
+    ...jobArgs,
+    ...where.plugins.map((p) => `--plugin=${p}`),
+    `--out=${out}`,
+    `--checkpoint=${ckpt}`,
+    "--progress=json",
     // one engine thread per worker; the sweep runs as many workers as cores
-    "--threads",
-    "1",
+    "--threads=1",
   ];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, args, {

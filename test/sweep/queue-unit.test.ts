@@ -1,10 +1,10 @@
-/** The queue backend's pure parts: job ids, connection URLs and their redaction, payload checks, diagnostics summaries. */
+/** The queue backend's pure parts: job ids, connection URLs and their redaction, payload checks, diagnostics summaries, job folders. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { checkPayload, packDir, queueJobId, summarizeDiagnostics, unpackDir } from "../../src/sweep/queue.ts";
+import { checkPayload, jobWorkDir, packDir, queueJobId, removeInside, summarizeDiagnostics, unpackDir } from "../../src/sweep/queue.ts";
 import { tempDir } from "../data/helpers.ts";
 import { connectionOptions, redactArgs, redactUrl } from "../../src/sweep/queue-url.ts";
 import type { Job } from "../../src/sweep/plan.ts";
@@ -41,17 +41,18 @@ test("connection URLs: parsed to connection options; passwords redacted in every
 });
 
 test("a worker accepts only mtlcraft jobs with plain train options (no plugins, outputs or threads from the queue)", () => {
-  const ok = { version: 1, job: { id: "ew-s1-abc", method: "ew", seed: 1, options: { dataset: "d", model: "ple", method: "ew", seed: 1, epochs: 2, "model-opt": ["a=1"] } }, dataset: { spec: {}, baseDir: "/x", hash: H } };
+  const spec = { name: "tiny", log: "log.csv", categorical: ["u"], tasks: [{ name: "click", kind: "column", column: "click" }], split: { kind: "fraction", train: 0.6, val: 0.2, test: 0.2, seed: 1 } };
+  const ok = { version: 1, job: { id: "ew-s1-abc", method: "ew", seed: 1, options: { dataset: "d", model: "ple", method: "ew", seed: 1, epochs: 2, "model-opt": ["a=1"] } }, dataset: { spec, baseDir: "/x", hash: H } };
   assert.equal(checkPayload(ok).job.id, "ew-s1-abc");
   const withOpt = (k: string, v: unknown) => ({ ...ok, job: { ...ok.job, options: { ...ok.job.options, [k]: v } } });
   assert.throws(() => checkPayload(withOpt("plugin", "/tmp/x.mjs")), /set by the worker/);
   assert.throws(() => checkPayload(withOpt("out", "/etc/x")), /set by the worker/);
   assert.throws(() => checkPayload(withOpt("threads", 8)), /set by the worker/);
   assert.throws(() => checkPayload(withOpt("bogus", 1)), /unknown train option|bogus/);
-  assert.throws(() => checkPayload(withOpt("epochs", { x: 1 })), /bad value/);
+  assert.throws(() => checkPayload(withOpt("epochs", { x: 1 })), /job\.options\.epochs must be an integer/);
   assert.throws(() => checkPayload({ ...ok, job: { ...ok.job, id: "../../x" } }), /bad job id/);
   assert.throws(() => checkPayload({ ...ok, version: 2 }), /not an mtlcraft job/);
-  assert.throws(() => checkPayload({ ...ok, dataset: { ...ok.dataset, hash: "zz" } }), /bad dataset/);
+  assert.throws(() => checkPayload({ ...ok, dataset: { ...ok.dataset, hash: "zz" } }), /dataset\.hash must be 64 hex digits/);
 });
 
 test("diagnostics are summarised into at most N bucket means; the all-steps means are kept", () => {
@@ -96,4 +97,32 @@ test("a model artefact folder travels as one gzipped buffer and is rebuilt byte 
   assert.throws(() => unpackDir(evil, join(tempDir("evil"), "z.model")), /bad entry/);
   const short = gzipSync(Buffer.concat([Buffer.from(JSON.stringify([["a", 10]]) + "\n"), Buffer.from("x")]));
   assert.throws(() => unpackDir(short, join(tempDir("short"), "z.model")), /bad entry/);
+});
+
+test("a queue job's folder is named by a hash of its BullMQ id; a folder is removed only when its real path lies inside the work folder", () => {
+  const root = tempDir("workdir");
+  const work = join(root, "work");
+  mkdirSync(work);
+  for (const id of ["../../victim", "/etc", "..", "a/../../b", "x"]) {
+    const d = jobWorkDir(work, id);
+    assert.match(d, /\/work\/job-[0-9a-f]{24}$/, id);
+  }
+  assert.notEqual(jobWorkDir(work, "a"), jobWorkDir(work, "b"));
+  // removed: a folder inside
+  const inside = join(work, "job-1");
+  mkdirSync(join(inside, "deep"), { recursive: true });
+  removeInside(work, inside);
+  assert.equal(existsSync(inside), false);
+  removeInside(work, join(work, "missing")); // nothing to do
+  // refused: the work folder itself, anything outside, and a link inside that leads outside
+  const victim = join(root, "victim");
+  mkdirSync(victim);
+  writeFileSync(join(victim, "keep.txt"), "x");
+  assert.throws(() => removeInside(work, work), /not inside the work folder/);
+  assert.throws(() => removeInside(work, join(work, "..", "victim")), /not inside the work folder/);
+  symlinkSync(victim, join(work, "job-link"));
+  assert.throws(() => removeInside(work, join(work, "job-link")), /not inside the work folder/);
+  symlinkSync(join(root, "gone"), join(work, "job-dangling"));
+  assert.throws(() => removeInside(work, join(work, "job-dangling")), /leads nowhere/);
+  assert.equal(readFileSync(join(victim, "keep.txt"), "utf8"), "x");
 });

@@ -74,7 +74,8 @@ function startWorker(queue: string, name: string, ...extra: string[]): WorkerPro
   const dir = join(root, "workers", `${name}-${randomBytes(3).toString("hex")}`);
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli.ts", "worker", "--queue-name", queue, "--work-dir", join(dir, "work"), "--cache-dir", join(dir, "cache"), ...extra],
+    // the data folder: a queued spec reads files only inside it (a later --data-dir in `extra` wins)
+    ["--import", "tsx", "src/cli.ts", "worker", "--queue-name", queue, "--work-dir", join(dir, "work"), "--cache-dir", join(dir, "cache"), "--data-dir", join(root, "data"), ...extra],
     // the URL and password from the environment: as a deployment would pass them
     { env: { ...process.env, MTLCRAFT_QUEUE_URL: urlWithPassword(), MTLCRAFT_REDIS_PASSWORD: new URL(urlWithPassword()).password }, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -1,8 +1,10 @@
-/** Reuse of finished bench jobs keyed by content, and the error a failed worker reports. */
+/** Reuse of finished bench jobs keyed by content, the error a failed worker reports, and how job options reach it. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { recordPath, resultPath, staleReason, workerError, type JobRecord } from "../../src/sweep/runner.ts";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { recordPath, resultPath, runOne, staleReason, toArgs, workerError, type JobRecord } from "../../src/sweep/runner.ts";
+import { writeTinyDataset } from "../train/tiny-data.ts";
 import type { Job } from "../../src/sweep/plan.ts";
 import { modelArtifactPath } from "../../src/train/artifact.ts";
 import { tempDir } from "../data/helpers.ts";
@@ -55,4 +57,32 @@ test("a failed worker's own error is reported, not the help text that follows a 
   assert.match(workerError(multi), /^mtlcraft: checkpoint c was written by a different run.*\n {4} {2}seed: 1 → 2\n {4}Use another/s);
   // no recognisable error line: the last lines
   assert.equal(workerError("a\nb\nc\nd\ne\nf\ng"), ["c", "d", "e", "f", "g"].join("\n    "));
+});
+
+test("toArgs gives each option as one --key=value argument: a value can never become a flag; lists only for key=value options, booleans only for boolean fields", () => {
+  assert.deepEqual(toArgs({ lr: 0.001, epochs: 2, scope: "shared", "model-opt": ["a=1", "b=2"], "method-opt": "tau=0.5", dataset: "/d/x.json" }), [
+    "--lr=0.001", "--epochs=2", "--scope=shared", "--model-opt=a=1", "--model-opt=b=2", "--method-opt=tau=0.5", "--dataset=/d/x.json",
+  ]);
+  assert.deepEqual(toArgs({ lr: "--plugin=/tmp/x.mjs" }), ["--lr=--plugin=/tmp/x.mjs"]);
+  assert.throws(() => toArgs({ method: true }), /job option method is not a true\/false option \(got true\)/);
+  assert.throws(() => toArgs({ epochs: false }), /job option epochs is not a true\/false option \(got false\)/);
+  assert.throws(() => toArgs({ lr: ["1", "2"] }), /a list is only for key=value options/);
+  assert.throws(() => toArgs({ bogus: 1 }), /unknown train option "bogus"/);
+});
+
+test("a train process started from job options with flag text in a value reads it as that option's value: the named plugin never loads", { timeout: 60_000 }, async () => {
+  const dir = tempDir("runner-flag");
+  const spec = writeTinyDataset(join(dir, "data"));
+  const marker = join(dir, "MARKER");
+  const plugin = join(dir, "evil.mjs");
+  writeFileSync(plugin, `import { writeFileSync } from "node:fs";\nwriteFileSync(${JSON.stringify(marker)}, "ran");\n`);
+  const evil: Job = { id: "ew-s1-flag", method: "ew", seed: 1, options: { dataset: spec, "cache-dir": join(dir, "cache"), model: "shared-bottom", "model-opt": ["bottomUnits=4", `x=1 --plugin=${plugin}`], lr: `--plugin=${plugin}`, epochs: 1, "max-steps": 2, "batch-size": 32 }, point: {}, phase: "final" };
+  await assert.rejects(runOne(evil, join(dir, "runs"), { cwd: dir, plugins: [] }, () => {}), /--lr must be a number, got "--plugin=/);
+  assert.equal(existsSync(marker), false, "the plugin's top-level code ran");
+  // the issue's example: a bare boolean for a string option (it used to swallow the next argument)
+  const { lr: _lr, ...rest } = evil.options;
+  const bare = { ...evil, id: "ew-s1-bare", options: { method: true, lr: `--plugin=${plugin}`, ...rest, "model-opt": ["bottomUnits=4"] } };
+  await assert.rejects(runOne(bare, join(dir, "runs"), { cwd: dir, plugins: [] }, () => {}), /job option method is not a true\/false option/);
+  assert.equal(existsSync(marker), false, "the plugin's top-level code ran");
+  await assert.rejects(runOne({ ...evil, id: "../escape" }, join(dir, "runs"), { cwd: dir, plugins: [] }, () => {}), /bad job id/);
 });
