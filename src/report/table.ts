@@ -16,8 +16,17 @@
  * displayed (rounded to the row's digits), so equal-looking numbers share a mark; dense
  * ranking: every cell with the top value is "best", every cell with the next distinct value
  * is "second". NaN means and null cells are never marked.
+ *
+ * Undefined metrics (a task with one class on the test split has no AUC, nor GAUC; one whose
+ * groups all hold one class has no GAUC; see src/metrics/defined.ts): such a value is NaN (or
+ * null in a result file). A task row's cell with any undefined value reads "n/a" (mean NaN,
+ * never marked; empty in the CSV). AV-A / RI-A are over the tasks whose AUC is defined in every
+ * run of every method (AV-G / RI-G likewise with GAUC), so the columns stay comparable and
+ * never turn NaN; the table's `notes` say which tasks were left out ("AV-A/AV-G and RI-A/RI-G
+ * over 5 of 6 tasks: follow undefined on test"), printed under the table in every format but CSV.
  */
 import { meanStd, relativeImprovement } from "../metrics/summary.ts";
+import { isDefined, meanAt } from "../metrics/defined.ts";
 import { pairedDifference } from "../metrics/ci.ts";
 
 export interface MethodSummary {
@@ -47,6 +56,8 @@ export interface ComparisonOptions {
    * AV-A, AV-G and each task's AUC. References not among the methods are skipped.
    */
   differences?: string[];
+  /** The split the values come from, as named in the notes on undefined tasks; default "test". */
+  split?: string;
 }
 
 export type CellMark = "best" | "second" | null;
@@ -79,6 +90,8 @@ export interface ComparisonTable {
   riDigits: number;
   /** Paired-difference tables, one per reference in opts.differences that is present. */
   differences?: DifferenceTable[];
+  /** Footnotes: which tasks AV/RI leave out because a metric is undefined there (absent when none). */
+  notes?: string[];
 }
 
 /** A paired difference (method − reference over the seeds both have) with its 95 % t-interval. */
@@ -121,7 +134,12 @@ function fixed(x: number, digits: number): string {
   return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
 }
 
+/** The text of a cell whose value is undefined (a one-class split) in at least one seed. */
+export const UNDEFINED_TEXT = "n/a";
+
 function makeCell(values: number[], digits: number, unit: "" | "%"): TableCell {
+  const n = values.filter(isDefined).length;
+  if (n < values.length) return { mean: NaN, std: null, n, mark: null, text: UNDEFINED_TEXT };
   const ms = meanStd(values);
   const std = ms.n > 1 ? ms.std : null;
   const text = fixed(ms.mean, digits) + (std === null ? "" : ` ± ${fixed(std, digits)}`) + unit;
@@ -222,13 +240,20 @@ export function buildComparisonTable(summaries: MethodSummary[], opts: Compariso
     rows.push({ metric: `${tasks[t]} GAUC`, unit: "", cells: byTask.map((m) => makeCell(m[t]!.gauc, digits, "")) });
   }
   const perSeed = (m: number, fn: (s: number) => number) => Array.from({ length: seeds[m]! }, (_, s) => fn(s));
-  const taskValues = (m: number, kind: "auc" | "gauc", s: number) => byTask[m]!.map((t) => t[kind][s]!);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  rows.push({ metric: "AV-A", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => mean(taskValues(m, "auc", s))), digits, "")) });
-  rows.push({ metric: "AV-G", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => mean(taskValues(m, "gauc", s))), digits, "")) });
+  // AV and RI over the tasks whose metric is defined in every run of every method (see the file comment)
+  const defined = {
+    auc: tasks.map((_, t) => t).filter((t) => byTask.every((m) => m[t]!.auc.every(isDefined))),
+    gauc: tasks.map((_, t) => t).filter((t) => byTask.every((m) => m[t]!.gauc.every(isDefined))),
+  };
+  const taskValues = (m: number, kind: "auc" | "gauc", s: number) => defined[kind].map((t) => byTask[m]![t]![kind][s]!);
+  const av = (m: number, kind: "auc" | "gauc", s: number) => meanAt(taskValues(m, kind, s));
+  rows.push({ metric: "AV-A", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => av(m, "auc", s)), digits, "")) });
+  rows.push({ metric: "AV-G", unit: "", cells: byTask.map((_, m) => makeCell(perSeed(m, (s) => av(m, "gauc", s)), digits, "")) });
   const riCells = (kind: "auc" | "gauc", base: number[]) =>
     byTask.map((_, m) =>
-      m === bIdx ? null : makeCell(perSeed(m, (s) => 100 * relativeImprovement(taskValues(m, kind, s), base)), riDigits, "%"),
+      m === bIdx
+        ? null
+        : makeCell(perSeed(m, (s) => (defined[kind].length ? 100 * relativeImprovement(taskValues(m, kind, s), defined[kind].map((t) => base[t]!)) : NaN)), riDigits, "%"),
     );
   rows.push({ metric: "RI-A", unit: "%", cells: riCells("auc", baseAuc) });
   rows.push({ metric: "RI-G", unit: "%", cells: riCells("gauc", baseGauc) });
@@ -244,11 +269,13 @@ export function buildComparisonTable(summaries: MethodSummary[], opts: Compariso
     digits,
     riDigits,
   };
+  const notes = undefinedNotes(tasks, defined.auc, defined.gauc, opts.split ?? "test");
+  if (notes.length) table.notes = notes;
   if (opts.differences) {
     // Per method and seed index: AV-A, AV-G, then each task's AUC (the difference rows).
     const series = byTask.map((_, m) => [
-      perSeed(m, (s) => mean(taskValues(m, "auc", s))),
-      perSeed(m, (s) => mean(taskValues(m, "gauc", s))),
+      perSeed(m, (s) => av(m, "auc", s)),
+      perSeed(m, (s) => av(m, "gauc", s)),
       ...tasks.map((_, t) => byTask[m]![t]!.auc),
     ]);
     const metrics = ["AV-A", "AV-G", ...tasks.map((t) => `${t} AUC`)];
@@ -276,6 +303,24 @@ export function buildComparisonTable(summaries: MethodSummary[], opts: Compariso
   return table;
 }
 
+/**
+ * The notes on tasks left out of AV/RI: one for A and G together when they leave out the same
+ * tasks, else one each, e.g. "AV-A/AV-G and RI-A/RI-G over 5 of 6 tasks: follow undefined on test (n/a)".
+ */
+export function undefinedNotes(tasks: readonly string[], definedA: readonly number[], definedG: readonly number[], split: string): string[] {
+  const T = tasks.length;
+  const left = (d: readonly number[]) => tasks.filter((_, t) => !d.includes(t));
+  const note = (rows: string, d: readonly number[]) =>
+    d.length === 0
+      ? `${rows}: n/a, no task is defined on ${split} (${left(d).join(", ")})`
+      : `${rows} over ${d.length} of ${T} tasks: ${left(d).join(", ")} undefined on ${split} (n/a)`;
+  const a = left(definedA);
+  const g = left(definedG);
+  if (a.length === 0 && g.length === 0) return [];
+  if (a.join("\0") === g.join("\0")) return [note("AV-A/AV-G and RI-A/RI-G", definedA)];
+  return [...(a.length ? [note("AV-A and RI-A", definedA)] : []), ...(g.length ? [note("AV-G and RI-G", definedG)] : [])];
+}
+
 /** Index pairs [i in a, j in b] of the same seed: by seed id when both list them, else by index (equal counts only). */
 function seedPairs(a: MethodSummary, b: MethodSummary, na: number, nb: number): [number, number][] {
   if (a.seeds && b.seeds) {
@@ -298,6 +343,8 @@ function signed(x: number, digits: number): string {
 /** The cell of the paired difference a − b (aligned by seed) at `digits` decimals. */
 export function diffCell(a: number[], b: number[], digits: number): DiffCell {
   if (a.length === 0) return { mean: NaN, std: null, n: 0, lo: null, hi: null, sign: null, text: "n/a" };
+  // an undefined metric (one-class split) in any paired seed: no difference either
+  if (!a.every(isDefined) || !b.every(isDefined)) return { mean: NaN, std: null, n: a.length, lo: null, hi: null, sign: null, text: UNDEFINED_TEXT };
   const d = pairedDifference(a, b);
   if (d.n < 2) return { mean: d.mean, std: null, n: d.n, lo: null, hi: null, sign: null, text: `${signed(d.mean, digits)} [n/a]` };
   const sign = d.lo > 0 ? "above" : d.hi < 0 ? "below" : "spans";
@@ -336,7 +383,8 @@ export function toMarkdown(table: ComparisonTable): string {
     });
     return `| ${mdEscape(r.metric)} | ${cells.join(" | ")} |`;
   });
-  const main = [head, sep, ...body].join("\n") + "\n";
+  const notes = table.notes?.length ? `\n${table.notes.map((n) => `Note: ${mdEscape(n)}`).join("\n\n")}\n` : "";
+  const main = [head, sep, ...body].join("\n") + "\n" + notes;
   return table.differences?.length ? `${main}\n${differencesToMarkdown(table)}` : main;
 }
 
@@ -346,7 +394,8 @@ export function differenceCaption(d: DifferenceTable): string {
   return (
     `Paired difference vs ${d.referenceLabel}: mean over seeds of (method − ${d.referenceLabel}) on the same seed ` +
     `(same initialisation and data order), with its ${pct} % t-interval (n − 1 degrees of freedom); ` +
-    `bold: the interval excludes 0; "n/a": one seed, no interval.`
+    `bold: the interval excludes 0; "n/a": one seed, no interval.` +
+    (d.rows.some((r) => r.cells.some((c) => c.text === UNDEFINED_TEXT && c.n > 0)) ? ` A cell reading only "n/a": the metric is undefined on the split (one class).` : "")
   );
 }
 
@@ -394,7 +443,9 @@ export function csvField(s: string): string {
  * column order. Header: method,label,metric,unit,mean,std,n,mark.
  * Numbers are unrounded (shortest round-trip form); RI rows are in percent (unit "%").
  * std is empty with one seed; mean, std and n are empty for not-applicable cells
- * (the baseline's RI). mark is "best", "second" or empty. Fields containing a comma,
+ * (the baseline's RI); mean and std are empty for an undefined ("n/a") or missing cell, whose
+ * n counts the seeds with a defined value (never "NaN" in the file; the notes on which tasks
+ * AV/RI leave out are in results.md and report.html). mark is "best", "second" or empty. Fields containing a comma,
  * quote, CR/LF or edge whitespace are quoted with "" doubling (RFC 4180); lines end in "\n".
  */
 export function toCsv(table: ComparisonTable): string {
@@ -402,7 +453,8 @@ export function toCsv(table: ComparisonTable): string {
   for (const r of table.rows) {
     r.cells.forEach((c, j) => {
       const col = table.columns[j]!;
-      const nums = c === null ? ["", "", ""] : [String(c.mean), c.std === null ? "" : String(c.std), String(c.n)];
+      const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "" : String(x));
+      const nums = c === null ? ["", "", ""] : [num(c.mean), Number.isFinite(c.mean) ? num(c.std) : "", String(c.n)];
       lines.push([col.method, col.label, r.metric, r.unit, ...nums, c?.mark ?? ""].map(csvField).join(","));
     });
   }
@@ -413,7 +465,7 @@ function htmlEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
-/** An HTML <table> string: best in <b>, second in <u>, "-" for not-applicable; all text escaped. */
+/** An HTML <table> string: best in <b>, second in <u>, "-" for not-applicable; all text escaped; the notes follow as captions. */
 export function toHtmlTable(table: ComparisonTable): string {
   const out: string[] = ["<table>", "<thead>"];
   out.push(`<tr><th>Metric</th>${table.columns.map((c) => `<th>${htmlEscape(c.label)}</th>`).join("")}</tr>`);
@@ -427,6 +479,7 @@ export function toHtmlTable(table: ComparisonTable): string {
     out.push(`<tr><th scope="row">${htmlEscape(r.metric)}</th>${tds.join("")}</tr>`);
   }
   out.push("</tbody>", "</table>");
+  for (const n of table.notes ?? []) out.push(`<p class="caption">Note: ${htmlEscape(n)}</p>`);
   return out.join("\n") + "\n";
 }
 

@@ -8,6 +8,9 @@ export interface SplitMetrics {
   gauc: number[];
   logloss: number[];
   gaucGroups: { used: number; skipped: number }[];
+  /** Positive labels per task and rows evaluated (absent in older results): tell "all 0" from "all 1" in warnings. */
+  positives?: number[];
+  rows?: number;
 }
 
 export interface HistoryPoint {
@@ -17,6 +20,19 @@ export interface HistoryPoint {
   trainLoss: number[];
   valAuc: number[];
   valGauc: number[];
+  /**
+   * The early-stopping score of this evaluation: the mean val AUC over the tasks defined on val
+   * (RunResult.earlyStopping.tasks); absent in older results and when no task is defined.
+   */
+  score?: number;
+}
+
+/** What picked the best evaluation (restore-best) and, with patience > 0, stopped training early. */
+export interface EarlyStoppingInfo {
+  /** Tasks whose val AUCs are averaged into the score: those with both classes on the val rows evaluated. */
+  tasks: string[];
+  /** False when no task is defined on val (or val is empty): nothing is selected, the last parameters are kept. */
+  enabled: boolean;
 }
 
 /** Per-step diagnostics from the balancing method (subsampled every `diagEvery` steps). */
@@ -52,4 +68,11 @@ export interface RunResult {
   test: SplitMetrics;
   history: HistoryPoint[];
   diagnostics: DiagnosticsPoint[];
+  /**
+   * Warnings about the run, one sentence each (e.g. a task whose AUC is undefined on a split,
+   * naming the task and the split). Absent in results written before warnings were recorded.
+   */
+  warnings?: string[];
+  /** The tasks early stopping watched (absent in older results: there it was every task with a finite val AUC). */
+  earlyStopping?: EarlyStoppingInfo;
 }

@@ -24,8 +24,10 @@ import { resolveSynthOptions, writeSynthDataset, type SynthOptions } from "../da
 import { checkKeys } from "../config/schema.ts";
 import { resolveSweepConfig, type SweepFile } from "../config/sweep-config.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
+import { checkOutput } from "../util/outpath.ts";
 import { getMethod } from "../balance/registry.ts";
 import { runSweep } from "./sweep.ts";
+import { meanFinite } from "../train/evaluate.ts";
 
 export interface ConflictConfig {
   $schema?: string;
@@ -97,9 +99,13 @@ export function readConflictConfig(path: string): ConflictConfig {
   return checkConflictConfig(json, `--config ${path}`);
 }
 
-/** AV-A of a run: the mean test AUC over its tasks. */
+/**
+ * AV-A of a run: the mean test AUC over its tasks whose AUC is defined (a one-class task has
+ * NaN, or null once read back from its result file, which must count neither as NaN nor as 0:
+ * src/metrics/defined.ts); NaN when no task has one.
+ */
 export function avA(r: RunResult): number {
-  return r.test.auc.reduce((s, x) => s + x, 0) / r.test.auc.length;
+  return meanFinite(r.test.auc);
 }
 
 /**
@@ -147,6 +153,7 @@ export async function runConflictBench(
   const log = options.log ?? ((m: string) => console.error(m));
   const cfg = checkConflictConfig(config, "conflict config");
   const out = resolve(options.cwd ?? ".", cfg.out ?? "runs/conflict");
+  checkOutput("conflict --out", out, "folder"); // never into an export, checkpoint, artefact or prepared dataset, nor over a file
   checkWritable(out, "dir", "conflict --out");
   const t0 = Date.now();
   const points: ConflictPoint[] = [];

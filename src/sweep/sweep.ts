@@ -14,6 +14,7 @@ import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type 
 import { buildSelection, warnText, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
 import { resultPath } from "./runner.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
+import { checkOutput } from "../util/outpath.ts";
 import { meanFinite } from "../train/evaluate.ts";
 import { finalJobs, selectionJobs, type Job, type ParamValue, type SweepConfig } from "./plan.ts";
 import { checkMode, runPhase, sweepDataset, withMissing, type SweepMode } from "./modes.ts";
@@ -61,6 +62,23 @@ export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string
 }
 
 /**
+ * The runs' warnings (a task whose metric is undefined on a split: src/metrics/defined.ts), one
+ * line per distinct warning naming the runs that gave it (up to 4, else how many of them): every
+ * run of a sweep usually shares its test split's warnings, and 50 copies of one line help nobody.
+ */
+export function runWarnings(results: readonly RunResult[], jobs: readonly Pick<Job, "id">[]): string[] {
+  const byText = new Map<string, string[]>();
+  results.forEach((r, i) => {
+    for (const w of r.warnings ?? []) {
+      const ids = byText.get(w) ?? [];
+      ids.push(jobs[i]?.id ?? `#${i + 1}`);
+      byText.set(w, ids);
+    }
+  });
+  return [...byText].map(([w, ids]) => `warning: ${w} (${ids.length === results.length && ids.length > 1 ? `all ${ids.length} runs` : ids.length <= 4 ? ids.join(", ") : `${ids.length} of ${results.length} runs`})`);
+}
+
+/**
  * Runs a sweep (see resolveSweepConfig for a complete config with bench's defaults).
  * Options: `interactive` progress bars (default off), `log` (default: stderr), `labelOf`
  * (a method's column label; default: its registry label), `command` (shown in the report).
@@ -82,6 +100,7 @@ export async function runSweep(
   const out = resolve(cfg.out);
   const runsDir = join(out, "runs");
   // fail at once, before preparing data or starting workers, when the output cannot be written
+  checkOutput("bench --out", out, "folder"); // never into an export, checkpoint, artefact or prepared dataset, nor over a file
   checkWritable(out, "dir", "bench --out");
   checkWritable(runsDir, "dir", "bench --out");
   const t0 = Date.now();
@@ -127,6 +146,7 @@ export async function runSweep(
   const missing = fin.filter((_, i) => !have[i]).map((j) => j.id);
   if (results.length === 0) throw new Error(`bench: no results yet in ${runsDir} (${fin.length} jobs planned)`);
   if (missing.length) opts.log(`${missing.length} of ${fin.length} jobs have no result yet: their cells are marked missing`);
+  for (const line of runWarnings(results, present)) opts.log(line);
   const summaries = summarise(results, present, opts.labelOf);
   const planned = cfg.methods.includes("single") ? "single" : cfg.methods[0]!;
   // the table's own baseline must have results; the RI rows are missing without the planned one

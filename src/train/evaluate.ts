@@ -38,10 +38,11 @@ export async function evaluateSplit(model: Predictor, split: SplitReader, opts: 
     groups.set(batch.groups.subarray(0, take), off);
     off += take;
   }
-  const out: SplitMetrics = { auc: [], gauc: [], logloss: [], gaucGroups: [] };
+  const out: SplitMetrics = { auc: [], gauc: [], logloss: [], gaucGroups: [], positives: [], rows: off };
   for (let t = 0; t < T; t++) {
     const s = scores[t]!.subarray(0, off);
     const y = labels[t]!.subarray(0, off);
+    out.positives!.push(countPositives(y));
     out.auc.push(auc(y, s));
     const g = gauc(y, s, groups.subarray(0, off));
     out.gauc.push(g.gauc);
@@ -49,6 +50,30 @@ export async function evaluateSplit(model: Predictor, split: SplitReader, opts: 
     out.logloss.push(loglossFromLogits(y, s));
   }
   return out;
+}
+
+function countPositives(y: Float32Array): number {
+  let p = 0;
+  for (let i = 0; i < y.length; i++) p += y[i]!;
+  return p;
+}
+
+/**
+ * Positive labels per task over the rows `evaluateSplit` would evaluate (the first `maxRows`),
+ * without running the model: which tasks have both classes, hence an AUC, on this split.
+ * The trainer reads it before the first step to say which tasks early stopping watches.
+ */
+export function classCounts(split: SplitReader, numTasks: number, batchSize: number, maxRows?: number): { rows: number; positives: number[] } {
+  const n = Math.min(split.rows, maxRows ?? Infinity);
+  const positives = new Array<number>(numTasks).fill(0);
+  let off = 0;
+  for (const batch of split.iterate({ batchSize, shuffle: false, seed: 0, epoch: 0 })) {
+    if (off >= n) break;
+    const take = Math.min(batch.size, n - off);
+    for (let t = 0; t < numTasks; t++) positives[t]! += countPositives(batch.labels[t]!.subarray(0, take));
+    off += take;
+  }
+  return { rows: off, positives };
 }
 
 /** Mean of the finite entries (NaN when none). */

@@ -2,12 +2,21 @@
  * The training loop: epochs over shuffled train batches, one balanced step per batch,
  * validation every epoch (or every N steps), early stopping on mean validation AUC
  * with restore-best, final test metrics, checkpoints that resume bit-for-bit.
+ *
+ * Early stopping averages the val AUC over the tasks *defined* on val only (both classes among
+ * the val rows evaluated; see src/metrics/defined.ts): a one-class task has no AUC, and averaging
+ * its NaN in would freeze the score. Which tasks it uses is logged before the first step and
+ * recorded in the result (`earlyStopping`); with none defined it is off (the last parameters are
+ * kept) with a warning. Every task with an undefined val or test metric gets a warning naming
+ * the task and the split, logged and recorded in the result (`warnings`).
  */
 import type { PreparedDataset } from "../data/types.ts";
 import type { BalanceOutput, BalancingMethod, JsonValue } from "../balance/types.ts";
 import type { DiagnosticsPoint, HistoryPoint, RunResult, SplitMetrics } from "../report/types.ts";
 import { Rng, type RngState } from "../util/rng.ts";
-import { evaluateSplit, meanFinite, type Predictor } from "./evaluate.ts";
+import { classCounts, evaluateSplit, type Predictor } from "./evaluate.ts";
+import { meanAt, splitWarnings, undefinedWarning } from "../metrics/defined.ts";
+import type { EarlyStoppingInfo } from "../report/types.ts";
 import { checkFingerprint, loadCheckpoint, saveCheckpoint, type Fingerprint, type TensorMap } from "./checkpoint.ts";
 import { MAX_ABS_GRAD, NonFiniteInputError } from "../balance/common.ts";
 
@@ -108,6 +117,10 @@ interface LoopState {
 export interface LoopOutcome {
   completed: boolean;
   state: LoopState;
+  /** The tasks whose mean val AUC picks the best evaluation; enabled false when none is defined on val. */
+  earlyStopping: EarlyStoppingInfo;
+  /** Warnings of this run (undefined metrics: task and split), each also passed to `log`. */
+  warnings: string[];
   test?: SplitMetrics;
   val?: SplitMetrics;
 }
@@ -135,6 +148,36 @@ export async function runLoop(
   const stepsPerEpoch = train.numBatches(cfg.batchSize, false);
   if (stepsPerEpoch === 0) throw new Error(`dataset ${data.meta.name}: the train split is empty`);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, cfg.epochs * stepsPerEpoch) : cfg.epochs * stepsPerEpoch;
+  const taskNames = data.meta.tasks.map((t) => t.name);
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    if (warnings.includes(w)) return;
+    warnings.push(w);
+    cb.log?.(`warning: ${w}`);
+  };
+  // Which tasks early stopping watches: those with both classes among the val rows evaluated (labels only, no model run).
+  let esIdx: number[] = [];
+  if (!noVal) {
+    const cc = classCounts(val, T, cfg.evalBatchSize, cfg.maxEvalRows || undefined);
+    taskNames.forEach((_, t) => {
+      if (cc.positives[t]! > 0 && cc.positives[t]! < cc.rows) esIdx.push(t);
+    });
+    const rowsNote = cfg.maxEvalRows && cc.rows < val.rows ? ` (on the first ${cc.rows} val rows, those evaluated with --max-eval-rows)` : "";
+    for (let t = 0; t < T; t++) {
+      if (esIdx.includes(t)) continue;
+      const onlyClass = cc.positives[t] === 0 ? 0 : 1;
+      warn(undefinedWarning({ task: taskNames[t]!, split: "val", auc: true, gauc: true, onlyClass }) + rowsNote);
+    }
+    if (esIdx.length === 0) {
+      warn(`early stopping is off: no task has both classes in the val split, so no val AUC is defined; the last parameters are kept${cfg.patience > 0 ? ` (--patience ${cfg.patience} ignored)` : ""}`);
+    } else {
+      const names = esIdx.map((t) => taskNames[t]).join(", ");
+      cb.log?.(`early stopping watches the mean val AUC of ${esIdx.length === T ? `all ${T} tasks` : `${esIdx.length} of ${T} tasks`}: ${names}`);
+    }
+  }
+  const esOff = noVal || esIdx.length === 0;
+  if (esOff) esIdx = [];
+  const earlyStopping: EarlyStoppingInfo = { tasks: esIdx.map((t) => taskNames[t]!), enabled: !esOff };
 
   let st: LoopState = {
     epoch: 0,
@@ -167,7 +210,6 @@ export async function runLoop(
     }
   }
   const rng = Rng.fromState(st.rng);
-  const taskNames = data.meta.tasks.map((t) => t.name);
   const maxLoss = cfg.maxLoss ?? MAX_LOSS;
   const t0 = Date.now() - st.seconds * 1000;
   let stepsThisProcess = 0;
@@ -192,15 +234,17 @@ export async function runLoop(
       valAuc: toArr(m.auc),
       valGauc: toArr(m.gauc),
     };
+    // the mean over the defined tasks only (NaN when early stopping is off)
+    const score = esOff ? NaN : meanAt(point.valAuc, esIdx);
+    if (Number.isFinite(score)) point.score = score;
     st.history.push(point);
     st.lossSum = new Array(T).fill(0);
     st.lossCount = 0;
     cb.onEval?.(point);
-    const score = meanFinite(point.valAuc);
-    if (noVal) {
+    if (esOff) {
       st.bestEpoch = st.epoch;
       st.bestStep = st.step;
-    } else if (score > st.best + cfg.minDelta || st.bestEpoch < 0) {
+    } else if (Number.isFinite(score) && (score > st.best + cfg.minDelta || st.bestEpoch < 0)) {
       st.best = Math.max(score, st.best);
       st.bestEpoch = st.epoch;
       st.bestStep = st.step;
@@ -247,7 +291,7 @@ export async function runLoop(
       if (cfg.checkpointDir && cfg.checkpointEvery > 0 && st.step % cfg.checkpointEvery === 0) checkpoint();
       if (cfg.interruptAfter !== undefined && stepsThisProcess >= cfg.interruptAfter) {
         checkpoint();
-        return { completed: false, state: st };
+        return { completed: false, state: st, earlyStopping, warnings };
       }
       if (st.stopped || reachedMax) break;
     }
@@ -272,7 +316,9 @@ export async function runLoop(
   // evaluation is deterministic: the best evaluation's full-validation metrics are those of the restored parameters
   const valM = bestParams && bestVal ? bestVal : await evaluateSplit(model, val, { batchSize: cfg.evalBatchSize, numTasks: T });
   const testM = await evaluateSplit(model, data.split("test"), { batchSize: cfg.evalBatchSize, numTasks: T });
-  return { completed: true, state: st, val: valM, test: testM };
+  if (!noVal) for (const w of splitWarnings(taskNames, "val", valM)) warn(w);
+  for (const w of splitWarnings(taskNames, "test", testM)) warn(w);
+  return { completed: true, state: st, val: valM, test: testM, earlyStopping, warnings };
 }
 
 /**
@@ -326,7 +372,7 @@ function cloneTensors(m: TensorMap): TensorMap {
 
 /** Assemble the on-disk result of a finished run. */
 export function toRunResult(
-  base: Omit<RunResult, "bestEpoch" | "epochsRun" | "steps" | "seconds" | "val" | "test" | "history" | "diagnostics" | "version">,
+  base: Omit<RunResult, "bestEpoch" | "epochsRun" | "steps" | "seconds" | "val" | "test" | "history" | "diagnostics" | "version" | "warnings" | "earlyStopping">,
   out: LoopOutcome,
 ): RunResult {
   if (!out.completed || !out.val || !out.test) throw new Error("toRunResult: the run did not complete");
@@ -341,5 +387,7 @@ export function toRunResult(
     test: out.test,
     history: out.state.history,
     diagnostics: out.state.diagnostics,
+    warnings: out.warnings,
+    earlyStopping: out.earlyStopping,
   };
 }

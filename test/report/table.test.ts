@@ -124,7 +124,7 @@ test("best/second marks: dense ranking, ties share the mark, on displayed values
   assert.deepEqual(marks(buildComparisonTable(near, { baseline: "s" }), "RI-A"), ["n/a", "best"]);
 });
 
-test("NaN means are shown but never marked", () => {
+test("NaN (undefined) means read n/a and are never marked", () => {
   const t = buildComparisonTable(
     [
       { method: "s", label: "S", perTask: [{ task: "x", auc: [0.5], gauc: [0.5] }] },
@@ -133,7 +133,7 @@ test("NaN means are shown but never marked", () => {
     { baseline: "s" },
   );
   assert.deepEqual(marks(t, "x AUC"), ["best", null]);
-  assert.equal(row(t, "x AUC")[1]!.text, "NaN");
+  assert.equal(row(t, "x AUC")[1]!.text, "n/a");
 });
 
 test("validation errors name the problem", () => {
