@@ -11,6 +11,14 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { DataError } from "./errors.ts";
 import type { DatasetSpec } from "./spec.ts";
 
+/**
+ * The environment variable through which a queue worker confines the `train` process it starts
+ * (prepareDataset reads it when its confineTo option is not given): the child prepares the
+ * queued spec again, and checks its paths again, so a file swapped for a link between the
+ * worker's check and the child's read is refused too.
+ */
+export const CONFINE_DATA_ENV = "MTLCRAFT_CONFINE_DATA";
+
 const SPLITS = ["train", "val", "test"] as const;
 
 /** A spec path outside the confining folder: its message holds the spec key and value only. */

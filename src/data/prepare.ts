@@ -28,7 +28,7 @@ import { crc32 } from "node:zlib";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import type { SplitName } from "./types.ts";
 import { DataError } from "./errors.ts";
-import { confineSpecPaths } from "./confine.ts";
+import { CONFINE_DATA_ENV, confineSpecPaths } from "./confine.ts";
 import { DEFAULT_TIMEZONE, denseDefs, fieldDefs, quoteIdent, quoteStr, specTimeZone, splitHashSql, splitThresholds, SPEC_DEFAULTS, type CsvOptions, type DatasetSpec, type DenseDef, type FieldDef, type TaskSpec } from "./spec.ts";
 import { resolveSpec } from "./builtin.ts";
 import { compileExpr } from "./expr.ts";
@@ -144,7 +144,9 @@ export interface PrepareOptions {
   /**
    * Every input path of the spec (log, joins, split files) and the base folder must lie inside
    * this folder by real path, else a DataError naming the spec key (see confine.ts): for specs
-   * from untrusted places (queue jobs). Checked before any input file is opened.
+   * from untrusted places (queue jobs). Checked before any input file is opened. Without it,
+   * the environment variable MTLCRAFT_CONFINE_DATA (set by a queue worker for the `train`
+   * process it starts, so that process checks the same spec again) gives the folder.
    */
   confineTo?: string;
   progress?: (done: number, total: number, stage: string) => void;
@@ -329,7 +331,9 @@ export function removeStaleTemps(cacheRoot: string, log: (m: string) => void = (
 export async function prepareDataset(specOrName: string | DatasetSpec, opts: PrepareOptions = {}): Promise<PrepareResult> {
   const dataDir = opts.dataDir ?? opts.source;
   const { spec, baseDir } = resolveSpec(specOrName, dataDir !== undefined ? { dataDir } : {});
-  if (opts.confineTo !== undefined) confineSpecPaths(spec, baseDir, opts.confineTo, dataDir !== undefined ? "the data folder" : "spec.dataDir");
+  // a queue worker's train process gets the worker's data folder through the environment (see CONFINE_DATA_ENV)
+  const confineTo = opts.confineTo ?? (process.env[CONFINE_DATA_ENV] || undefined);
+  if (confineTo !== undefined) confineSpecPaths(spec, baseDir, confineTo, dataDir !== undefined ? "the data folder" : "spec.dataDir");
   const log = opts.log ?? (() => {});
   const cacheRoot = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
   const { hash, inputs } = datasetHash(spec, baseDir);

@@ -433,6 +433,10 @@ export interface QueueWorkerHandle {
 class DatasetCache {
   private readonly ready = new Map<string, Promise<{ dataset: string; source?: string }>>();
   private readonly realRoot: string;
+  /** The real path of the data folder every queued spec is confined to. */
+  get root(): string {
+    return this.realRoot;
+  }
   constructor(private readonly o: { cacheDir: string; dataRoot: string; explicitDataDir: boolean; log: (m: string) => void }) {
     this.realRoot = realpathSync(o.dataRoot);
   }
@@ -561,7 +565,8 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       if (ds.source) options.source = ds.source;
       const job: Job = { id, method: data.job.method, seed: data.job.seed, options, point: {}, phase: "final" };
       let last = 0;
-      await runOne(job, dir, { cwd, plugins, exitWithParent: true }, (step, total, info) => {
+      // the train process checks the queued spec's paths again, inside the same data folder
+      await runOne(job, dir, { cwd, plugins, exitWithParent: true, ...(ds.source ? { confineData: datasets.root } : {}) }, (step, total, info) => {
         const now = Date.now();
         if (now - last < 1000 && step < total) return;
         last = now;

@@ -22,6 +22,7 @@ import { peekFingerprint } from "../train/checkpoint.ts";
 import { modelArtifactPath } from "../train/artifact.ts";
 import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
 import { trainFlag } from "../config/train-options.ts";
+import { CONFINE_DATA_ENV } from "../data/confine.ts";
 
 // Workers run the CLI next to this module: the compiled dist/cli.js with plain node in the
 // package (never source through a loader); only a source checkout run through tsx
@@ -336,7 +337,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
 export function runOne(
   job: Job,
   runsDir: string,
-  where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean },
+  where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean; confineData?: string },
   onProgress: (step: number, total: number, info: string) => void,
 ): Promise<void> {
   // the id names the job's files: a plain name, never a path (queue ids are checked before, see payload.ts)
@@ -364,7 +365,12 @@ export function runOne(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: where.cwd,
-      env: { ...process.env, MTLCRAFT_THREADS: "1", ...(where.exitWithParent ? { MTLCRAFT_EXIT_WITH_PARENT: "1" } : {}) },
+      env: {
+        ...process.env,
+        MTLCRAFT_THREADS: "1",
+        ...(where.exitWithParent ? { MTLCRAFT_EXIT_WITH_PARENT: "1" } : {}),
+        ...(where.confineData !== undefined ? { [CONFINE_DATA_ENV]: where.confineData } : {}),
+      },
       stdio: [where.exitWithParent ? "pipe" : "ignore", "pipe", "pipe"],
       // its own process group, so the sweep can end it (and anything it starts) as one
       detached: true,

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { confineSpecPaths, OutsideDataFolderError } from "../../src/data/confine.ts";
+import { CONFINE_DATA_ENV, confineSpecPaths, OutsideDataFolderError } from "../../src/data/confine.ts";
 import { prepareDataset, type DatasetSpec } from "../../src/data/index.ts";
 import { tempDir } from "./helpers.ts";
 import { writeTinyDataset } from "../train/tiny-data.ts";
@@ -57,4 +57,20 @@ test("prepareDataset with confineTo refuses before reading anything; without it 
   assert.ok(ok.manifest.hash.length === 64, "the guard is what refused it");
   const inside = await prepareDataset(specFile, { cacheDir, dataDir: data, confineTo: data });
   assert.equal(inside.manifest.hash.length, 64);
+});
+
+test("a queue worker's train process is confined through MTLCRAFT_CONFINE_DATA: the same refusal without the option", async () => {
+  const outsideSpec = join(data, "outside-env.json");
+  writeFileSync(outsideSpec, JSON.stringify({ ...spec, log: "../outside.csv" }));
+  const cacheDir = join(root, "cache-env");
+  const before = process.env[CONFINE_DATA_ENV];
+  process.env[CONFINE_DATA_ENV] = data;
+  try {
+    await assert.rejects(prepareDataset(outsideSpec, { cacheDir, dataDir: data }), /spec\.log \("\.\.\/outside\.csv"\) resolves outside the data folder/);
+    const inside = await prepareDataset(specFile, { cacheDir, dataDir: data });
+    assert.equal(inside.manifest.hash.length, 64);
+  } finally {
+    if (before === undefined) delete process.env[CONFINE_DATA_ENV];
+    else process.env[CONFINE_DATA_ENV] = before;
+  }
 });
