@@ -7,8 +7,9 @@
  * as the spec writes it, never where it leads or what the file holds.
  */
 import { existsSync, lstatSync, realpathSync, statSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "./errors.ts";
+import { strictlyInside } from "../util/outpath.ts";
 import type { DatasetSpec } from "./spec.ts";
 
 /**
@@ -29,11 +30,6 @@ export class OutsideDataFolderError extends DataError {
   }
 }
 
-/** Whether `path` lies strictly inside `root` (both absolute, already real). */
-export function strictlyInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
-}
 
 /** Whether `path` is `root` or lies inside it. */
 function insideOrAt(root: string, path: string): boolean {

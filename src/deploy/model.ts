@@ -19,7 +19,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, sep } from "node:path";
+import { join } from "node:path";
+import { strictlyInside } from "../util/outpath.ts";
 import type { Batch } from "../data/types.ts";
 import { configureEngine, createSession, ort } from "../engine/ort.ts";
 import { readFeatures, type FeaturesFile } from "./features.ts";
@@ -77,7 +78,7 @@ function confined(dir: string, root: string, f: string): string {
   } catch {
     throw new Error(`model ${dir}: ${p} is missing${lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() ? " (a link to nothing)" : ""}`);
   }
-  if (!real.startsWith(root + sep)) throw new Error(`model ${dir}: ${f} is a link to a file outside the model folder; a model folder may only use its own files`);
+  if (!strictlyInside(root, real)) throw new Error(`model ${dir}: ${f} is a link to a file outside the model folder; a model folder may only use its own files`);
   if (!statSync(real).isFile()) throw new Error(`model ${dir}: ${f} is not a regular file`);
   return real;
 }

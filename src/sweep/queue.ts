@@ -31,7 +31,8 @@ import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job 
 import { DEFAULT_QUEUE_NAME, connectionOptions, redactMessage, redactUrl, type QueueConnection } from "./queue-url.ts";
 import { checkPayload, LOCAL_OPTIONS, type DatasetPayload, type QueuePayload } from "./payload.ts";
 import { payloadStrings, redisSafeMessage, scrubText } from "./redis-message.ts";
-import { OutsideDataFolderError, strictlyInside } from "../data/confine.ts";
+import { OutsideDataFolderError } from "../data/confine.ts";
+import { strictlyInside } from "../util/outpath.ts";
 import type { DiagnosticsPoint, RunResult } from "../report/types.ts";
 import { prepareDataset, DEFAULT_CACHE_DIR } from "../data/index.ts";
 import { writeDirAtomic, writeFileAtomic } from "../util/fsx.ts";

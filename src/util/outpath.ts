@@ -19,7 +19,7 @@
  * (its temporary sibling created beside the target), the link itself is kept.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 /** An mtlcraft folder, recognised by its own files (see folderKind). */
 export type FolderKind = "export" | "checkpoint" | "artifact" | "dataset";
@@ -134,8 +134,14 @@ export function folderKind(dir: string): FolderKind | null {
   return null;
 }
 
+/** Whether `path` lies strictly inside `root` (both absolute and already real paths): the one containment test of every confinement. */
+export function strictlyInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
 function within(child: string, parent: string): boolean {
-  return child !== parent && child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+  return strictlyInside(parent, child);
 }
 
 function sameFile(a: string, b: string): boolean {
