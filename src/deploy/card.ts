@@ -111,7 +111,7 @@ export function modelCard(o: { features: FeaturesFile; manifest: Manifest; art: 
     '    shape = (n, f["multi"]["maxLen"]) if f.get("multi") else (n,)',
     '    feeds[f["input"]] = np.zeros(shape, dtype=np.int64)  # ids: f["ids"].get(str(value), features["oov"])',
     ...(ft.denseInput ? [`feeds[${JSON.stringify(ft.denseInput)}] = np.zeros((n, ${ft.dense.length}), dtype=np.float32)`] : []),
-    `probs = dict(zip(sess.get_outputs()[i].name for i in range(${tasks.length})), sess.run(None, feeds)))`,
+    "probs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))",
     `print(probs[${JSON.stringify(firstOut)}])`,
     "```",
     "",
