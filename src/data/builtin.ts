@@ -16,6 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataError } from "./errors.ts";
 import { validateSpec, type DatasetSpec, type SplitSpec } from "./spec.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /** The repository's bundled data folder (data/). */
 export function bundledDataDir(): string {
@@ -117,5 +118,5 @@ export function resolveSpec(target: string | DatasetSpec, opts: { dataDir?: stri
     const base = opts.dataDir ? resolve(opts.dataDir) : resolve(dirname(target), spec.dataDir ?? ".");
     return { spec, baseDir: base };
   }
-  throw new DataError(`unknown dataset "${target}": not a built-in (${BUILTIN_DATASETS.join(", ")}) and no such spec file`, { file: target });
+  throw new DataError(`unknown dataset "${target}": not a built-in (${BUILTIN_DATASETS.join(", ")}) and no such spec file${didYouMean(target, BUILTIN_DATASETS)}`, { file: target });
 }

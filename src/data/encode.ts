@@ -32,7 +32,7 @@ import { dirname, join, sep } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { DataError } from "./errors.ts";
 import { compileExpr } from "./expr.ts";
-import { checkRowCount, Db, describe, encodeSelect, featureSelect, inspectInput, lockDown, num, readerSql, resolveCsv, type CsvResolved, type ManifestDense, type ManifestField, type ManifestSide } from "./prepare.ts";
+import { checkMemoryLimit, checkRowCount, Db, describe, encodeSelect, featureSelect, inspectInput, lockDown, num, readerSql, resolveCsv, type CsvResolved, type ManifestDense, type ManifestField, type ManifestSide } from "./prepare.ts";
 import { DEFAULT_TIMEZONE, denseDefs, fieldDefs, quoteIdent, quoteStr, specTimeZone, type DatasetSpec } from "./spec.ts";
 
 /** How one field is encoded (features.json `fields[i]`). */
@@ -117,7 +117,7 @@ export async function openWorkDb(workDir: string, allowedDirs: readonly string[]
   mkdirSync(workDir, { recursive: true });
   const config: Record<string, string> = { temp_directory: join(workDir, "spill"), preserve_insertion_order: "true" };
   if (opts.threads) config.threads = String(opts.threads);
-  if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
+  if (opts.memoryLimit) config.memory_limit = checkMemoryLimit(opts.memoryLimit);
   const instance = await DuckDBInstance.create(join(workDir, "work.duckdb"), config);
   const conn = await instance.connect();
   try {

@@ -579,6 +579,15 @@ interface LabelPlan {
   rawCols: string[];
 }
 
+/** A DuckDB memory limit as mtlcraft accepts it: a number and a byte unit (`512MB`, `2GB`, `1.5GiB`). */
+const MEMORY_LIMIT = /^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$/i;
+
+/** Throws, naming the option, unless `v` is a memory limit DuckDB takes (`512MB`, `2GB`, ...). */
+export function checkMemoryLimit(v: string, option = "--memory-limit"): string {
+  if (!MEMORY_LIMIT.test(v)) throw new Error(`${option} must be a size with a unit, e.g. 512MB, 2GB or 1.5GiB; got ${JSON.stringify(v.slice(0, 40))}`);
+  return v.trim();
+}
+
 /**
  * Locks a fresh connection down before it touches any input: its time zone is `timeZone` (see
  * setTimeZone), file access only inside the input files' folders and the work folder, no other
@@ -648,7 +657,7 @@ async function build(spec: DatasetSpec, baseDir: string, tmp: string, opts: Prep
   };
   const config: Record<string, string> = { temp_directory: join(tmp, "spill"), preserve_insertion_order: "true" };
   if (opts.threads) config.threads = String(opts.threads);
-  if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
+  if (opts.memoryLimit) config.memory_limit = checkMemoryLimit(opts.memoryLimit, "memoryLimit");
   const instance = await DuckDBInstance.create(join(tmp, "work.duckdb"), config);
   const conn = await instance.connect();
   const db = new Db(conn);

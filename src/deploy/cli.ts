@@ -6,6 +6,7 @@ import { fuseModel } from "./fuse.ts";
 import { describeFusion } from "./fusion.ts";
 import { loadModel } from "./model.ts";
 import { scoreFile } from "./score.ts";
+import { checkMemoryLimit } from "../data/prepare.ts";
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -50,7 +51,13 @@ export function registerDeployCommands(program: Command): void {
     .option("--with-ids", "also write the ids the model was fed (id_<field>)", false)
     .option("--batch-size <n>", "rows per model run", int("--batch-size", 1), 4096)
     .option("--threads <n>", "onnxruntime intra-op threads", int("--threads", 1))
-    .option("--memory-limit <size>", "DuckDB memory limit (default 1GB; beyond it DuckDB spills to a work folder beside --out)")
+    .option("--memory-limit <size>", "DuckDB memory limit, e.g. 512MB or 2GB (default 1GB; beyond it DuckDB spills to a work folder beside --out)", (v: string) => {
+      try {
+        return checkMemoryLimit(v);
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message);
+      }
+    })
     .action(async (o: { model: string; input: string; out: string; fusion?: string; keep?: string; withIds: boolean; batchSize: number; threads?: number; memoryLimit?: string }) => {
       const model = await loadModel(o.model, o.threads !== undefined ? { threads: o.threads } : {});
       const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: " {bar} {percentage}% | {value}/{total} rows | {rate} rows/s", hideCursor: true }, cliProgress.Presets.shades_grey) : null;

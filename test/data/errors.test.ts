@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError, prepareDataset, validateSpec, type DatasetSpec } from "../../src/data/index.ts";
+import { checkMemoryLimit } from "../../src/data/prepare.ts";
 import { tempDir } from "./helpers.ts";
 
 const root = tempDir("errors");
@@ -144,4 +145,15 @@ test("spec validation names the JSON path", () => {
   assert.throws(() => validateSpec({ ...base, categorical: ["user", "user"] }), /declares the field "user" twice/);
   assert.throws(() => validateSpec({ ...base, extra: 1 }), /\$\.extra is not a known key/);
   assert.equal(validateSpec(base).name, "bad");
+});
+
+test("an unknown dataset name suggests the built-in it resembles; a bad memory limit names its option", async () => {
+  await assert.rejects(prepareDataset("kuairnd", { cacheDir: join(root, "cache-name") }), (e: Error) => e instanceof DataError && /unknown dataset "kuairnd".*did you mean "kuairand"\?/.test(e.message));
+  assert.throws(() => checkMemoryLimit("abc"), /--memory-limit must be a size with a unit, e\.g\. 512MB/);
+  assert.throws(() => checkMemoryLimit("2 GB; DROP"), /--memory-limit must be a size/);
+  assert.equal(checkMemoryLimit("2GB"), "2GB");
+  assert.equal(checkMemoryLimit(" 1.5GiB "), "1.5GiB");
+  const cacheDir = join(root, "cache-mem");
+  await assert.rejects(prepareDataset(spec(csv("mem.csv", [HEADER, ...goodRows()])), { cacheDir, memoryLimit: "lots" }), /memoryLimit must be a size with a unit/);
+  assert.ok(!existsSync(cacheDir) || readdirSync(cacheDir).every((n) => !n.startsWith("errors")), "nothing prepared");
 });
