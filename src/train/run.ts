@@ -7,7 +7,8 @@ import cliProgress from "cli-progress";
 import type { BalancingMethod, JsonValue } from "../balance/types.ts";
 import { createMethod, getMethod, resolveMethodOptions } from "../balance/registry.ts";
 import type { Batch, PreparedDataset } from "../data/types.ts";
-import { loadDataset } from "../data/index.ts";
+import { loadDataset, resolveSpec } from "../data/index.ts";
+import { specInputs } from "../data/prepare.ts";
 import { configureEngine } from "../engine/ort.ts";
 import { checkModelOptions, createModel, getArchitecture } from "../model/registry.ts";
 import type { Model } from "../model/model.ts";
@@ -170,7 +171,7 @@ export function loopConfig(options: TrainOptions, built?: Pick<Built, "fingerpri
  * over a checkpoint. Returns the real paths (a symlinked output is written through).
  */
 export function checkTrainOutputs(o: Pick<ResolvedTrainOptions, "out" | "checkpoint" | "dataset" | "source">, dataInputs: readonly InputPath[] = []): { out?: string; checkpoint?: string } {
-  const inputs: InputPath[] = [...dataInputs];
+  const inputs: InputPath[] = [...dataInputs, ...specFiles(o)];
   if (typeof o.dataset === "string" && existsSync(o.dataset)) inputs.push({ what: "--dataset", path: o.dataset });
   if (o.source !== undefined) inputs.push({ what: "--source", path: o.source });
   const res: { out?: string; checkpoint?: string } = {};
@@ -185,6 +186,21 @@ export function checkTrainOutputs(o: Pick<ResolvedTrainOptions, "out" | "checkpo
     checkOutput("the diagnostics of --out", diagPath(o.out), "file", [...inputs, ...ck]);
   }
   return res;
+}
+
+/**
+ * The input files the dataset spec names, resolved as prepare resolves them (known before any
+ * work, whether or not a cache of the same content exists elsewhere: a cache found by content
+ * hash records the paths of the copy it was built from, not this spec's). Empty when the spec
+ * cannot be resolved: loading the dataset then fails with its own message.
+ */
+function specFiles(o: Pick<ResolvedTrainOptions, "dataset" | "source">): InputPath[] {
+  try {
+    const { spec, baseDir } = resolveSpec(o.dataset, o.source !== undefined ? { dataDir: o.source } : {});
+    return specInputs(spec, baseDir).map((f) => ({ what: "the dataset input", path: f }));
+  } catch {
+    return [];
+  }
 }
 
 /** Makes the parent folder of `path`; when it cannot, checkWritable says why, naming `what` and `path`. */

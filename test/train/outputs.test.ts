@@ -112,3 +112,16 @@ test("a symlinked --checkpoint stays a symlink: its target holds the checkpoint,
   assert.deepEqual(readdirSync(join(dir, "store")), ["ck"], "no temporary folder, no lock left beside the target");
   assert.deepEqual(readdirSync(dir).sort(), ["ck", "r.diag.jsonl", "r.json", "r.model", "store"]);
 });
+
+test("a copy of the data already prepared elsewhere (a warm cache, found by content hash) does not hide this spec's own files: --out onto them is refused", async () => {
+  const dir = tempDir("train-out-copy");
+  const copySpec = writeTinyDataset(join(dir, "copy")); // the same content in another folder
+  const copyLog = join(dir, "copy", "log.csv");
+  const before = hashOf(copyLog);
+  await runTraining(options({ out: join(dir, "warm.json") })); // the cache now holds this content, recorded with root/data's paths
+  await assert.rejects(runTraining(options({ dataset: copySpec, out: copyLog })), /--out .*copy\/log\.csv is the dataset input .*copy\/log\.csv; an output must not replace an input/);
+  symlinkSync(copyLog, join(dir, "x.diag.jsonl"));
+  await assert.rejects(runTraining(options({ dataset: copySpec, out: join(dir, "x.json") })), /the diagnostics of --out .*x\.diag\.jsonl \(.*copy\/log\.csv\) is the dataset input/);
+  assert.equal(hashOf(copyLog), before, "the copy's log is untouched");
+  assert.ok(!existsSync(join(dir, "x.json")));
+});
