@@ -253,6 +253,18 @@ export function datasetHash(spec: DatasetSpec, baseDir: string): { hash: string;
 const ZONED_TYPE = /TIME ZONE|TIMESTAMPTZ|TIMETZ/i;
 
 /**
+ * Whether what a spec derives could depend on the session's time zone: a field, dense or task
+ * expression, a zone-aware log column (by its DuckDB type in `columns`) or a side table (whose
+ * column types are not recorded). Caches and exported models made before the zone was fixed are
+ * trusted only when this is false.
+ */
+export function zoneDependent(spec: DatasetSpec, columns: Readonly<Record<string, string>>): boolean {
+  const exprs = [...spec.categorical, ...(spec.numeric ?? []), ...(spec.dense ?? [])].some((f) => typeof f !== "string" && f.expr !== undefined) || spec.tasks.some((t) => t.kind === "sql");
+  const zoned = Object.values(columns).some((t) => ZONED_TYPE.test(t));
+  return exprs || zoned || (spec.joins ?? []).length > 0;
+}
+
+/**
  * Why a cache with the right hash cannot be reused because of its time zone, or null. The zone is
  * in the hash only when the spec names one (so specs without `timezone` keep their hash and
  * cache); a cache prepared before the zone was fixed (no `timezone` in its manifest) was computed
@@ -263,9 +275,7 @@ const ZONED_TYPE = /TIME ZONE|TIMESTAMPTZ|TIMETZ/i;
 export function zoneStale(m: Manifest, spec: DatasetSpec): string | null {
   const want = specTimeZone(spec);
   if (m.timezone !== undefined) return m.timezone === want ? null : `was prepared in time zone ${m.timezone}, not ${want}`;
-  const exprs = [...spec.categorical, ...(spec.numeric ?? []), ...(spec.dense ?? [])].some((f) => typeof f !== "string" && f.expr !== undefined) || spec.tasks.some((t) => t.kind === "sql");
-  const zoned = Object.values(m.columns ?? {}).some((t) => ZONED_TYPE.test(t));
-  if (!exprs && !zoned && !(spec.joins ?? []).length) return null;
+  if (!zoneDependent(spec, m.columns ?? {})) return null;
   return `was prepared before derived time features were fixed to ${want} (in the machine's time zone)`;
 }
 

@@ -22,6 +22,7 @@ import { loadManifest, readVocab } from "../data/integrity.ts";
 import { openPrepared } from "../data/reader.ts";
 import type { PreparedDataset } from "../data/types.ts";
 import { DataError } from "../data/errors.ts";
+import { specTimeZone } from "../data/spec.ts";
 import { exportGraph, BATCH_DIM } from "../engine/export.ts";
 import { ONNX_OPSET } from "../graph/onnx.ts";
 import { GradWorkspace, predictLogits } from "../grad/pertask.ts";
@@ -174,6 +175,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     dataset: { name: manifest.name, hash: manifest.hash, rows: manifest.rows, labelRates: manifest.labelRates, groupColumn: manifest.groupColumn },
     ...encoding,
     denseInput: meta.dense?.length ? denseInput : null,
+    timezone: specTimeZone(manifest.spec),
     tasks: manifest.tasks.map((t, i) => ({ name: t.name, output: outputs[i]!, kind: t.kind, ...(t.threshold !== undefined ? { threshold: t.threshold } : {}) })),
     keys: [...new Set([manifest.spec.userColumn, manifest.spec.itemColumn, manifest.spec.groupColumn].filter((c): c is string => typeof c === "string" && c !== ""))],
     model: { architecture: info.architecture, options: info.modelOptions, opset: ONNX_OPSET, batchDim: BATCH_DIM, inputs: graph.inputs, outputs: graph.outputs },

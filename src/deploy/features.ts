@@ -44,6 +44,12 @@ export interface FeaturesFile extends FeatureEncoding {
   };
   /** The model.onnx input of the dense inputs (float32 [batch, D]), or null when there are none. */
   denseInput: string | null;
+  /**
+   * The time zone derived features were computed in (the spec's `timezone`, else UTC); written by
+   * every export since the zone was fixed. Absent in older exports, whose zone was the exporting
+   * machine's: loadModel refuses those whose features could depend on it (zoneDependent).
+   */
+  timezone?: string;
   tasks: FeaturesTask[];
   /** Columns `score` copies to its output by default (user, item and group columns). */
   keys: string[];

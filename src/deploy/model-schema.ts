@@ -205,6 +205,7 @@ export const FEATURES_SCHEMA: Check = obj(
     sides: list(obj({ file: plainFile, on: str(), columns: list(str(), { minItems: 1 }) })),
     oov: oneOf([0]),
     denseInput: nullable(str()),
+    timezone: opt(str()),
     tasks: list(obj({ name: str(), output: str(), kind: str(), threshold: opt(num()) }), { minItems: 1 }),
     keys: list(str()),
     model: obj({ architecture: str(), options: anyObject, opset: int(1), batchDim: str(), inputs: list(str()), outputs: list(str()) }),

@@ -27,6 +27,8 @@ import { readFeatures, type FeaturesFile } from "./features.ts";
 import { fusionFromJson, type Fusion } from "./fusion.ts";
 import { FUSION_SCHEMA, validateFile } from "./model-schema.ts";
 import { checkOnnxModel } from "./onnx-check.ts";
+import { specTimeZone } from "../data/spec.ts";
+import { zoneDependent } from "../data/prepare.ts";
 
 export const EXPORT_FORMAT = "mtlcraft-export-1";
 export const CHECKSUMS = "checksums.json";
@@ -211,6 +213,27 @@ function checkedOutput(dir: string, x: ort.Tensor | undefined, name: string, n: 
  * (and fusion.json) strictly, checks the side tables and model.onnx (onnx-check.ts), then opens
  * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the session.
  */
+/**
+ * The time zone `score` will encode in is the one the model was trained in: features.json's
+ * `timezone` must be the spec's (UTC when it names none). An export made before the zone was fixed
+ * has no `timezone`; its derived features were computed in its machine's zone, which the folder
+ * does not record, so one whose features could depend on a zone (zoneDependent) is refused rather
+ * than scored with other ids than training used.
+ */
+function checkZone(dir: string, features: FeaturesFile): void {
+  const want = specTimeZone(features.spec);
+  if (features.timezone !== undefined) {
+    if (features.timezone !== want) throw new Error(`model ${dir}: features.json says its features were computed in time zone ${JSON.stringify(features.timezone)}, but its spec's zone is ${JSON.stringify(want)}; export the model again`);
+    return;
+  }
+  if (zoneDependent(features.spec, features.columns)) {
+    throw new Error(
+      `model ${dir} was exported by an mtlcraft that computed derived features (expressions, side tables, zoned timestamps) in the machine's time zone, which the folder does not record; ` +
+        `scoring it in ${want} could feed other ids than training did. Retrain and export it with this version (if the machine that prepared its data ran in UTC, exporting it again is enough)`,
+    );
+  }
+}
+
 export async function loadModel(dir: string, opts: { threads?: number } = {}): Promise<ScoringModel> {
   const files = readVerified(dir);
   const features = readFeatures(join(dir, "features.json"), files.get("features.json")!);
@@ -220,6 +243,7 @@ export async function loadModel(dir: string, opts: { threads?: number } = {}): P
   for (const [i, sd] of features.sides.entries()) {
     if (!files.has(sd.file)) throw new Error(`model ${dir}: features.json sides[${i}].file names ${JSON.stringify(sd.file)}, which ${CHECKSUMS} does not list; a side table must be a checksummed file of the model folder`);
   }
+  checkZone(dir, features);
   const onnxBytes = files.get("model.onnx")!;
   checkOnnxModel(onnxBytes, join(dir, "model.onnx"), features);
   if (opts.threads !== undefined) configureEngine({ threads: opts.threads });

@@ -361,3 +361,25 @@ test("fusion.json: weights are JSON numbers >= 0 (true, [5], \"0x10\" refused na
   writeFileSync(join(dir2, "fusion.json"), JSON.stringify({ ...base, weights: { click: 1, like: 50 } }));
   await assert.rejects(loadModel(dir2), /fusion\.json is corrupt \(sha256 .*run `mtlcraft fuse` again/);
 });
+
+test("time zone: an export records its zone; an older export (no zone) whose features could depend on one is refused, one that cannot still loads", async () => {
+  const f = JSON.parse(readFileSync(join(good, "features.json"), "utf8")) as { timezone?: string; columns: Record<string, string> };
+  assert.equal(f.timezone, "UTC", "a new export records the zone its features were computed in");
+  // an export from before the zone was fixed, of a dataset with nothing zone-dependent: still scored
+  const plain = copy();
+  editJson(plain, "features.json", (x) => delete x.timezone);
+  const m = await loadModel(plain);
+  await m.close();
+  // the same with a zone-aware log column (or an expression, a side table): refused, saying what to do
+  const zoned = copy();
+  editJson(zoned, "features.json", (x) => {
+    delete x.timezone;
+    const cols = x.columns as Record<string, string>;
+    cols[Object.keys(cols)[0]!] = "TIMESTAMP WITH TIME ZONE";
+  });
+  await assert.rejects(loadModel(zoned), /was exported by an mtlcraft that computed derived features .* in the machine's time zone.*Retrain and export it with this version/);
+  // a recorded zone that is not the spec's
+  const other = copy();
+  editJson(other, "features.json", (x) => (x.timezone = "Asia/Tokyo"));
+  await assert.rejects(loadModel(other), /features were computed in time zone "Asia\/Tokyo", but its spec's zone is "UTC"/);
+});
