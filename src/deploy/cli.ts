@@ -59,7 +59,8 @@ export function registerDeployCommands(program: Command): void {
       }
     })
     .action(async (o: { model: string; input: string; out: string; fusion?: string; keep?: string; withIds: boolean; batchSize: number; threads?: number; memoryLimit?: string }) => {
-      const model = await loadModel(o.model, o.threads !== undefined ? { threads: o.threads } : {});
+      // with --fusion, the folder's fusion.json is not used, hence not read
+      const model = await loadModel(o.model, { ...(o.threads !== undefined ? { threads: o.threads } : {}), ignoreFusion: o.fusion !== undefined });
       const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: " {bar} {percentage}% | {value}/{total} rows | {rate} rows/s", hideCursor: true }, cliProgress.Presets.shades_grey) : null;
       const t0 = Date.now();
       let started = false;

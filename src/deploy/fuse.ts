@@ -73,7 +73,8 @@ async function splitScores(m: ScoringModel, data: PreparedDataset, split: "val" 
 
 export async function fuseModel(model: string | ScoringModel, opts: FuseOptions): Promise<FuseResult> {
   const log = opts.log ?? (() => {});
-  const m = typeof model === "string" ? await loadModel(model) : model;
+  // the fusion.json there (if any) is not read: this replaces it
+  const m = typeof model === "string" ? await loadModel(model, { ignoreFusion: true }) : model;
   try {
     const tasks = m.tasks;
     const objective = parseObjective(opts.objective ?? "gauc", tasks, opts.taskWeights);

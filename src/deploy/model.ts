@@ -117,22 +117,26 @@ function folderRoot(dir: string): string {
  * must be a regular file inside the folder (links out are refused), and fusion.json, when
  * present, must be among them.
  */
-export function readVerified(dir: string): Map<string, Buffer> {
+/** What to do about a fusion.json that cannot be used (fuse ignores the old one and replaces it). */
+const REDO_FUSION = "delete fusion.json, or run `mtlcraft fuse` again (it replaces the file), or give `--fusion` to score without it";
+
+export function readVerified(dir: string, opts: { ignoreFusion?: boolean } = {}): Map<string, Buffer> {
   const root = folderRoot(dir);
   const sums = readSums(dir, root);
   const cp = join(dir, CHECKSUMS);
   const out = new Map<string, Buffer>();
   for (const need of ["model.onnx", "features.json"]) if (typeof sums.sha256[need] !== "string") throw new Error(`model ${dir}: ${cp} has no checksum for ${need}`);
   for (const [f, want] of Object.entries(sums.sha256)) {
+    if (opts.ignoreFusion && f === FUSION_FILE) continue;
     const p = join(dir, f);
     const b = readFileSync(confined(dir, root, f));
     const got = sha256(b);
-    const again = f === FUSION_FILE ? "run `mtlcraft fuse` again (or delete fusion.json)" : "export the model again";
+    const again = f === FUSION_FILE ? REDO_FUSION : "export the model again";
     if (got !== want) throw new Error(`model ${dir}: ${p} is corrupt (sha256 ${got.slice(0, 12)}… does not match the recorded ${want.slice(0, 12)}…); ${again}`);
     out.set(f, b);
   }
-  if (!out.has(FUSION_FILE) && lstatSync(join(dir, FUSION_FILE), { throwIfNoEntry: false })) {
-    throw new Error(`model ${dir}: ${FUSION_FILE} is not covered by ${CHECKSUMS} (it was not saved by \`mtlcraft fuse\`, or was put there by hand); run \`mtlcraft fuse\` again (or delete ${FUSION_FILE})`);
+  if (!opts.ignoreFusion && !out.has(FUSION_FILE) && lstatSync(join(dir, FUSION_FILE), { throwIfNoEntry: false })) {
+    throw new Error(`model ${dir}: ${FUSION_FILE} is not covered by ${CHECKSUMS} (it was not saved by this version of \`mtlcraft fuse\`, or was put there by hand); ${REDO_FUSION}`);
   }
   return out;
 }
@@ -211,7 +215,9 @@ function checkedOutput(dir: string, x: ort.Tensor | undefined, name: string, n: 
 /**
  * Loads an exported model folder: verifies its checksums and real paths, reads features.json
  * (and fusion.json) strictly, checks the side tables and model.onnx (onnx-check.ts), then opens
- * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the session.
+ * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the
+ * session; `ignoreFusion`: fusion.json is neither read nor checked (fuse replaces it; score with
+ * `--fusion` does not use it).
  */
 /**
  * The time zone `score` will encode in is the one the model was trained in: features.json's
@@ -234,8 +240,8 @@ function checkZone(dir: string, features: FeaturesFile): void {
   }
 }
 
-export async function loadModel(dir: string, opts: { threads?: number } = {}): Promise<ScoringModel> {
-  const files = readVerified(dir);
+export async function loadModel(dir: string, opts: { threads?: number; ignoreFusion?: boolean } = {}): Promise<ScoringModel> {
+  const files = readVerified(dir, opts.ignoreFusion ? { ignoreFusion: true } : {});
   const features = readFeatures(join(dir, "features.json"), files.get("features.json")!);
   const tasks = features.tasks.map((t) => t.name);
   const saved = readFusionFile(dir, tasks, files);

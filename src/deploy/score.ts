@@ -144,7 +144,7 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
   // never inside the model folder or any other mtlcraft folder, only over a regular file (no folder,
   // device or FIFO). `target` is the real file: a symlinked --out is written through, the link kept.
   const target = checkOutput("--out", outPath, "file", [{ what: "--input", path: inPath }, { what: "--model", path: typeof model === "string" ? model : model.dir }]);
-  const m = typeof model === "string" ? await loadModel(model) : model;
+  const m = typeof model === "string" ? await loadModel(model, { ignoreFusion: opts.fusion !== undefined }) : model;
   const tasks = m.tasks;
   const fusion = opts.fusion !== undefined ? parseFusion(opts.fusion, tasks) : m.fusion;
   const batchSize = opts.batchSize ?? 4096;

@@ -19,6 +19,7 @@ import { join, relative } from "node:path";
 import onnxProto from "onnx-proto";
 import { exportModel } from "../../src/deploy/export.ts";
 import { fusionFromJson } from "../../src/deploy/fusion.ts";
+import { fuseModel } from "../../src/deploy/fuse.ts";
 import { loadModel, saveFusionFile, type IdBatch } from "../../src/deploy/model.ts";
 import { scoreFile } from "../../src/deploy/score.ts";
 import { runTraining } from "../../src/train/run.ts";
@@ -359,7 +360,16 @@ test("fusion.json: weights are JSON numbers >= 0 (true, [5], \"0x10\" refused na
   await m.close();
   assert.deepEqual(readdirSync(dir2).filter((f) => f.startsWith(".")), [], "no temporary files left");
   writeFileSync(join(dir2, "fusion.json"), JSON.stringify({ ...base, weights: { click: 1, like: 50 } }));
-  await assert.rejects(loadModel(dir2), /fusion\.json is corrupt \(sha256 .*run `mtlcraft fuse` again/);
+  await assert.rejects(loadModel(dir2), /fusion\.json is corrupt \(sha256 .*delete fusion\.json, or run `mtlcraft fuse` again \(it replaces the file\)/);
+  // a fusion.json that cannot be used never locks the user out: with --fusion it is not read, and fuse replaces it
+  const given = await loadModel(dir2, { ignoreFusion: true });
+  assert.equal(given.fusionSource, "default");
+  await given.close();
+  const r = await fuseModel(dir2, { dataset: join(root, "data", "tiny.json"), cacheDir: join(root, "cache"), samples: 2, rounds: 0 });
+  assert.ok(r.saved, "fuse saved its weights");
+  const fused = await loadModel(dir2);
+  assert.equal(fused.fusionSource, "fusion.json");
+  await fused.close();
 });
 
 test("time zone: an export records its zone; an older export (no zone) whose features could depend on one is refused, one that cannot still loads", async () => {
