@@ -213,13 +213,6 @@ function checkedOutput(dir: string, x: ort.Tensor | undefined, name: string, n: 
 }
 
 /**
- * Loads an exported model folder: verifies its checksums and real paths, reads features.json
- * (and fusion.json) strictly, checks the side tables and model.onnx (onnx-check.ts), then opens
- * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the
- * session; `ignoreFusion`: fusion.json is neither read nor checked (fuse replaces it; score with
- * `--fusion` does not use it).
- */
-/**
  * The time zone `score` will encode in is the one the model was trained in: features.json's
  * `timezone` must be the spec's (UTC when it names none). An export made before the zone was fixed
  * has no `timezone`; its derived features were computed in its machine's zone, which the folder
@@ -240,6 +233,13 @@ function checkZone(dir: string, features: FeaturesFile): void {
   }
 }
 
+/**
+ * Loads an exported model folder: verifies its checksums and real paths, reads features.json
+ * (and fusion.json) strictly, checks the side tables and model.onnx (onnx-check.ts), then opens
+ * model.onnx with onnxruntime-node from the verified bytes. `threads`: intra-op threads of the
+ * session; `ignoreFusion`: fusion.json is neither read nor checked (fuse replaces it; score with
+ * `--fusion` does not use it).
+ */
 export async function loadModel(dir: string, opts: { threads?: number; ignoreFusion?: boolean } = {}): Promise<ScoringModel> {
   const files = readVerified(dir, opts.ignoreFusion ? { ignoreFusion: true } : {});
   const features = readFeatures(join(dir, "features.json"), files.get("features.json")!);
