@@ -51,10 +51,21 @@ export function describeFusion(f: Fusion, tasks: readonly string[]): string {
   return `ln(${terms.map(({ w, t }) => `p_${tasks[t]}^${r(w)}`).join(" · ")})`;
 }
 
+/**
+ * Largest sum of fusion weights: below it neither Σ w_t p_t nor Σ w_t ln p_t (ln p >= ln 2^-149
+ * ≈ -103.3) can overflow, so no two rows tie at ±∞. Only the weights' ratios matter for the
+ * ranking, so larger weights are refused rather than rescaled silently.
+ */
+export const MAX_FUSION_WEIGHT_SUM = 1e300;
+
 function checkWeights(w: readonly number[], where: string): void {
   if (w.some((x) => !(Number.isFinite(x) && x >= 0))) throw new Error(`${where}: fusion weights must be finite numbers >= 0, got ${w.join(", ")}`);
   if (!w.some((x) => x > 0)) throw new Error(`${where}: at least one fusion weight must be > 0`);
+  if (w.reduce((a, b) => a + b, 0) > MAX_FUSION_WEIGHT_SUM) throw new Error(`${where}: the fusion weights add up to more than ${MAX_FUSION_WEIGHT_SUM}, where the scores overflow; only their ratios matter: scale them down`);
 }
+
+/** A weight as written on the command line: a plain decimal number (no hex, no sign, no Infinity). */
+const DECIMAL = /^\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 
 /** Parses `sum`, `product`, `sum:ev=1,like=0.5` (tasks not listed get 0). */
 export function parseFusion(text: string, tasks: readonly string[], where = "--fusion"): Fusion {
@@ -80,7 +91,7 @@ export function parseTaskWeights(text: string, tasks: readonly string[], where: 
     if (seen.has(name)) throw new Error(`${where}: task "${name}" is given twice`);
     seen.add(name);
     const v = Number(part.slice(j + 1));
-    if (part.slice(j + 1).trim() === "" || !Number.isFinite(v) || v < 0) throw new Error(`${where}: the weight of "${name}" must be a number >= 0, got "${part.slice(j + 1)}"`);
+    if (!DECIMAL.test(part.slice(j + 1)) || !Number.isFinite(v) || v < 0) throw new Error(`${where}: the weight of "${name}" must be a decimal number >= 0 (e.g. 0.5 or 2e-3), got "${part.slice(j + 1)}"`);
     w[t] = v;
   }
   checkWeights(w, where);

@@ -13,7 +13,16 @@ test("parseFusion: kinds, weights (unlisted tasks get 0), and errors naming the 
   assert.deepEqual(parseFusion("product:ev=2, follow=0.5", TASKS), { kind: "product", weights: [2, 0, 0.5] });
   assert.throws(() => parseFusion("summ", TASKS), /unknown fusion "summ".*did you mean "sum"/);
   assert.throws(() => parseFusion("sum:evv=1", TASKS), /unknown task "evv".*did you mean "ev"/);
-  assert.throws(() => parseFusion("sum:ev=-1", TASKS), /must be a number >= 0/);
+  assert.throws(() => parseFusion("sum:ev=-1", TASKS), /must be a decimal number >= 0/);
+  // weights are decimal numbers: hex, Infinity, signs and blanks are refused (fusion.json is as strict)
+  for (const bad of ["0x10", "Infinity", "+1", "", "1e", "0b1"]) assert.throws(() => parseFusion(`sum:ev=${bad}`, TASKS), /must be a decimal number >= 0/, bad);
+  assert.deepEqual(parseFusion("product:ev=2e-3,like=.5", TASKS).weights, [2e-3, 0.5, 0]);
+  // weights so large that the scores would overflow to ±∞ (every row tied) are refused, not rescaled silently
+  assert.throws(() => parseFusion("product:ev=1e308,like=1e308", TASKS), /add up to more than 1e\+300.*only their ratios matter: scale them down/);
+  assert.throws(() => fusionFromJson({ kind: "sum", weights: { ev: 1e308, like: 1e308 } }, TASKS, "f.json"), /f\.json: the fusion weights add up to more than/);
+  const top = parseFusion("product:ev=4e299,like=4e299", TASKS);
+  const s = fuseScores(top, [Float32Array.of(0, 0.5), Float32Array.of(1e-30, 0.5), Float32Array.of(1, 1)], 2);
+  assert.ok(Number.isFinite(s[0]!) && Number.isFinite(s[1]!) && s[0]! < s[1]!, "the largest weights allowed still rank the rows with finite scores");
   assert.throws(() => parseFusion("sum:ev=0", TASKS), /at least one fusion weight must be > 0/);
   assert.throws(() => parseFusion("sum:ev=1,ev=2", TASKS), /given twice/);
   assert.deepEqual(fusionFromJson({ kind: "sum", weights: { like: 1 } }, TASKS, "f.json"), { kind: "sum", weights: [0, 1, 0] });
