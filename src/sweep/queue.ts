@@ -425,6 +425,11 @@ export interface QueueWorkerHandle {
   close(): Promise<void>;
 }
 
+/** A hash of everything a payload says about its dataset (DatasetCache's key and its spec file's name). */
+function datasetKey(d: DatasetPayload): string {
+  return createHash("sha256").update(canonical({ builtin: d.builtin ?? null, spec: d.spec, baseDir: d.baseDir, hash: d.hash })).digest("hex");
+}
+
 /**
  * Prepares (once per worker) the dataset of a payload and checks its content hash. A queued
  * spec is confined to the worker's data folder `dataRoot` (prepare's confineTo): every file it
@@ -442,8 +447,13 @@ class DatasetCache {
     this.realRoot = realpathSync(o.dataRoot);
   }
 
+  /**
+   * The prepared dataset of a payload, once per distinct payload dataset: keyed by everything the
+   * payload says (spec, base folder, built-in name, hash), not by its hash alone, so a payload that
+   * claims a known hash with another spec is prepared (and confined, and refused) on its own.
+   */
   get(d: DatasetPayload): Promise<{ dataset: string; source?: string }> {
-    const key = d.hash;
+    const key = datasetKey(d);
     let p = this.ready.get(key);
     if (!p) {
       p = this.prepare(d);
@@ -468,7 +478,7 @@ class DatasetCache {
     if (d.builtin && !this.o.explicitDataDir) dataset = d.builtin;
     else {
       const name = typeof d.spec.name === "string" && /^[\w.-]+$/.test(d.spec.name) ? d.spec.name : "dataset";
-      dataset = join(cacheDir, "queue-specs", `${name}-${d.hash.slice(0, 16)}.json`);
+      dataset = join(cacheDir, "queue-specs", `${name}-${datasetKey(d).slice(0, 16)}.json`);
       writeFileAtomic(dataset, JSON.stringify(d.spec, null, 2));
       source = this.sourceFor(d.baseDir);
     }

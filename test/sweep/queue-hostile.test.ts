@@ -191,6 +191,10 @@ test("a queued spec that names a file outside the worker's data folder (.. or a 
   assert.equal(abs.state, "failed");
   assert.match(abs.failedReason, /spec\.log\[0\] \(.*outside\.csv"\) resolves outside the data folder/);
   assert.doesNotMatch(workerLog, /prepared .* from .*outside/, "the outside file was never prepared");
+  // the hash of a dataset this worker already prepared (the victim test's job), claimed by another spec: checked on its own
+  const reuse = await runJob("confine-reuse", payload("ew-s1-confine-reuse", {}, { spec: { ...spec, log: "../outside.csv" } }));
+  assert.equal(reuse.state, "failed", "a known hash let another spec through");
+  assert.match(reuse.failedReason, /spec\.log \("\.\.\/outside\.csv"\) resolves outside the data folder/);
 });
 
 test("a ragged CSV whose first line is a private key: the job fails naming file, row and line, and the key is nowhere in Redis", { timeout: 120_000 }, async () => {
