@@ -539,6 +539,11 @@ export const SPEC_SCHEMA: ObjectSchema = {
       tseen.add(t.name);
     }
     if (spec.categorical.length + (spec.numeric?.length ?? 0) === 0) specFail("$", "declares no feature fields (categorical/numeric)");
+    if (typeof spec.timezone === "string" && knownTimeZone(spec.timezone)) {
+      // one spelling per zone, so one zone never gets two content hashes ("asia/shanghai" and "Asia/Shanghai")
+      const canon = new Intl.DateTimeFormat("en-US", { timeZone: spec.timezone }).resolvedOptions().timeZone;
+      if (canon !== spec.timezone && canon.toLowerCase() === spec.timezone.toLowerCase()) specFail("$.timezone", `must be spelt as the IANA database does: ${JSON.stringify(canon)} (got ${JSON.stringify(spec.timezone)})`);
+    }
     if (typeof spec.timezone === "string" && !knownTimeZone(spec.timezone)) specFail("$.timezone", `is not a known IANA time zone (got ${JSON.stringify(spec.timezone)})${didYouMean(spec.timezone, timeZoneNames())}`);
   },
 };

@@ -161,6 +161,9 @@ test("an unknown time zone is refused naming $.timezone, with a suggestion; so i
   assert.throws(() => validateSpec({ ...base, timezone: "UTC'; SET lock_configuration = false; --" }), /\$\.timezone must be an IANA time zone name/);
   assert.throws(() => validateSpec({ ...base, timezone: 5 }), /\$\.timezone must be an IANA time zone name/);
   assert.throws(() => validateSpec({ ...base, timeZone: "UTC" }), /\$\.timeZone is not a known key; did you mean "timezone"\?/);
+  // one spelling per zone (else one zone would get two content hashes)
+  assert.throws(() => validateSpec({ ...base, timezone: "asia/shanghai" }), /\$\.timezone must be spelt as the IANA database does: "Asia\/Shanghai" \(got "asia\/shanghai"\)/);
+  assert.throws(() => validateSpec({ ...base, timezone: "utc" }), /\$\.timezone must be spelt as the IANA database does: "UTC"/);
   for (const z of ["UTC", "Asia/Shanghai", "US/Eastern", "Etc/GMT+5", "America/Argentina/Buenos_Aires"]) assert.equal(validateSpec({ ...base, timezone: z }).timezone, z);
   // past the spec check (a zone Node knows but this DuckDB would not): DuckDB's refusal names the key too
   const inst = await DuckDBInstance.create(":memory:");
