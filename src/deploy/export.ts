@@ -33,6 +33,7 @@ import { loadPlugins } from "../plugins.ts";
 import type { SplitMetrics } from "../report/types.ts";
 import { loadModelArtifact, modelArtifactPath, modelFromArtifact, type LoadedArtifact } from "../train/artifact.ts";
 import { checkOutput, type InputPath } from "../util/outpath.ts";
+import { acquireLock } from "../util/lock.ts";
 import { registerTemp, removeStaleTemps, unregisterTemp } from "../util/tempdirs.ts";
 import { encodingOf, FEATURES_FORMAT, FEATURES_VERSION, onnxNames, type FeaturesFile } from "./features.ts";
 import { CHECKSUMS, EXPORT_FORMAT, loadModel, type ScoringModel } from "./model.ts";
@@ -145,7 +146,8 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const art = loadModelArtifact(opts.source);
   const roots = [...(opts.cacheDir ? [opts.cacheDir] : []), ...(art.info.dataset.cacheDir ? [art.info.dataset.cacheDir] : []), DEFAULT_CACHE_DIR];
   const { dir: dataDir, manifest } = findPrepared(art, [...new Set(roots.map((r) => resolve(r)))]);
-  const target = checkOut(out, [...inputs, { what: "the source", path: art.dir }, { what: "the prepared dataset", path: dataDir }]);
+  const finalInputs: InputPath[] = [...inputs, { what: "the source", path: art.dir }, { what: "the prepared dataset", path: dataDir }];
+  const target = checkOut(out, finalInputs);
   log(`dataset ${manifest.name}: ${dataDir}`);
   if (!manifest.columns || manifest.fields.some((f) => f.kind === "categorical" && !f.vocab)) {
     throw new DataError(`prepared dataset ${dataDir} was written by an older mtlcraft (format ${manifest.version}) and has no saved vocabularies; delete it, prepare the dataset again and retrain`, { file: dataDir });
@@ -193,11 +195,13 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   mkdirSync(dirname(target), { recursive: true });
   // what a killed export or score left here goes first; ours is removed on SIGINT/SIGTERM (src/util/tempdirs.ts)
   removeStaleTemps(dirname(target), log);
+  // one writer at a time (another export or a score into the same place fails fast, naming this pid)
+  const lock = acquireLock(`${target}.lock`, `--out ${opts.out}`);
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   registerTemp(tmp);
-  mkdirSync(tmp);
   let m: ScoringModel | null = null;
   try {
+    mkdirSync(tmp);
     const files: Record<string, Uint8Array> = { "model.onnx": graph.bytes, "features.json": Buffer.from(JSON.stringify(features)) };
     for (const [f, b] of Object.entries(files)) writeFileSync(join(tmp, f), b);
     for (const sd of manifest.sides ?? []) {
@@ -221,6 +225,8 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     writeFileSync(join(tmp, "README.md"), modelCard({ features, manifest, art, test, graph: { nodes: graph.nodeCount, bytes: graph.bytes.length }, maxDiff }));
     await m.close();
     m = null;
+    // checked again just before the rename: --out may have been swapped for a link while this ran
+    if (checkOut(out, finalInputs) !== target) throw new Error(`--out ${opts.out} now leads elsewhere than when the export started; nothing was written`);
     if (existsSync(target)) {
       const old = join(dirname(target), `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString("hex")}`);
       renameSync(target, old);
@@ -239,5 +245,6 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     throw e;
   } finally {
     unregisterTemp(tmp);
+    lock.release();
   }
 }

@@ -29,6 +29,7 @@ import type { Db } from "../data/prepare.ts";
 import { fuseScores, parseFusion, type Fusion } from "./fusion.ts";
 import { loadModel, type ScoringModel } from "./model.ts";
 import { checkOutput } from "../util/outpath.ts";
+import { acquireLock } from "../util/lock.ts";
 import { registerTemp, removeStaleTemps, unregisterTemp } from "../util/tempdirs.ts";
 
 export interface ScoreOptions {
@@ -143,12 +144,22 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
   // Output checks (src/util/outpath.ts), before any work: never the input (real paths, hard links),
   // never inside the model folder or any other mtlcraft folder, only over a regular file (no folder,
   // device or FIFO). `target` is the real file: a symlinked --out is written through, the link kept.
-  const target = checkOutput("--out", outPath, "file", [{ what: "--input", path: inPath }, { what: "--model", path: typeof model === "string" ? model : model.dir }]);
-  const m = typeof model === "string" ? await loadModel(model, { ignoreFusion: opts.fusion !== undefined }) : model;
-  const tasks = m.tasks;
-  const fusion = opts.fusion !== undefined ? parseFusion(opts.fusion, tasks) : m.fusion;
+  const outInputs = [{ what: "--input", path: inPath }, { what: "--model", path: typeof model === "string" ? model : model.dir }];
+  const target = checkOutput("--out", outPath, "file", outInputs);
+  // one writer at a time (another score or an export into the same place fails fast, naming this pid)
+  const lock = acquireLock(`${target}.lock`, `--out ${out}`);
   const batchSize = opts.batchSize ?? 4096;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be an integer >= 1, got ${batchSize}`);
+  let m: ScoringModel | undefined;
+  let fusion: Fusion;
+  try {
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be an integer >= 1, got ${batchSize}`);
+    m = typeof model === "string" ? await loadModel(model, { ignoreFusion: opts.fusion !== undefined }) : model;
+    fusion = opts.fusion !== undefined ? parseFusion(opts.fusion, m.tasks) : m.fusion;
+  } catch (e) {
+    if (typeof model === "string") await m?.close();
+    lock.release();
+    throw e;
+  }
   mkdirSync(dirname(target), { recursive: true });
   // what a killed score or export left here goes first; ours are removed on SIGINT/SIGTERM (src/util/tempdirs.ts)
   removeStaleTemps(dirname(target), opts.log);
@@ -205,6 +216,8 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
     await db.run(`COPY (SELECT ${sel.join(", ")} FROM enc e JOIN scores s ON e.__rid = s.__rid ORDER BY e.__rid) TO ${quoteStr(tmpOut)} (${how})`, `writing ${outPath}`);
     wdb.close();
     wdb = null;
+    // checked again just before the rename: --out may have been swapped for a link while this ran
+    if (checkOutput("--out", outPath, "file", outInputs) !== target) throw new Error(`--out ${outPath} now leads elsewhere than when scoring started; nothing was written`);
     renameSync(tmpOut, target);
     return { out: outPath, rows: enc.rows, fusion, columns, warnings: enc.warnings };
   } finally {
@@ -213,6 +226,7 @@ export async function scoreFile(model: string | ScoringModel, input: string, out
     rmSync(work, { recursive: true, force: true });
     unregisterTemp(tmpOut);
     unregisterTemp(work);
+    lock.release();
     if (typeof model === "string") await m.close();
   }
 }

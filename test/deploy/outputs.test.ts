@@ -156,3 +156,52 @@ test("CLI: `mtlcraft export run.json --out run.model` and `score --out <model>/s
   assert.deepEqual(hashes(artefact), art);
   assert.deepEqual(hashes(modelDir), model);
 });
+
+test("score and export hold a lock on --out (a second writer fails fast, naming the pid), and check --out again before the rename: a swap to the input while scoring writes nothing", async () => {
+  const dir = join(root, "score-lock");
+  mkdirSync(dir);
+  const input = join(dir, "rows.csv");
+  writeFileSync(input, readFileSync(log));
+  const h = hashes(dir)["rows.csv"];
+  // a second score into the same --out while the first runs
+  const out = join(dir, "s.csv");
+  let second: Promise<unknown> | null = null; // resolves to the second score's error (or null)
+  const first = scoreFile(modelDir, input, out, {
+    batchSize: 64,
+    progress: () => {
+      second ??= scoreFile(modelDir, input, out).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    },
+  });
+  await first;
+  assert.ok(second, "the second score was started while the first ran");
+  const err = (await second) as Error | null;
+  assert.ok(err, "the second score ran beside the first");
+  assert.match(err.message, new RegExp(`--out ${out} is in use by process ${process.pid}`));
+  assert.match(readFileSync(out, "utf8"), /^user_id,p_click,p_like,score\n/);
+  // --out swapped for a link to the input while scoring: refused at the rename, the input unchanged
+  const swapped = join(dir, "swapped.csv");
+  await assert.rejects(
+    scoreFile(modelDir, input, swapped, {
+      batchSize: 64,
+      progress: (done) => {
+        if (done === 64) symlinkSync(input, swapped);
+      },
+    }),
+    /--out .*swapped\.csv \(.*rows\.csv\) is --input/,
+  );
+  assert.equal(hashes(dir)["rows.csv"], h, "the input is unchanged");
+  assert.deepEqual(readdirSync(dir).sort(), ["rows.csv", "s.csv", "swapped.csv"], "no lock, work folder or temp file left");
+  // export: another holder of the lock on its --out
+  const { acquireLock } = await import("../../src/util/lock.ts");
+  const target = join(dir, "m");
+  const held = acquireLock(`${target}.lock`, "a test");
+  try {
+    await assert.rejects(exportModel({ source: run, out: target, cacheDir }), new RegExp(`--out ${target} is in use by process ${process.pid}`));
+  } finally {
+    held.release();
+  }
+  assert.ok(!existsSync(target));
+});
