@@ -116,6 +116,28 @@ export function redactMessage(msg: string, c: QueueConnection): string {
 }
 
 /** BullMQ/ioredis connection options from a Redis URL (no ioredis import needed). */
+/** Whether a host name is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+function loopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * A warning for a plain-text `redis://` connection to another machine (its password and every
+ * job payload and result cross the network unencrypted), or null: `rediss://` and loopback
+ * hosts are fine. Callers log it once at start.
+ */
+export function plainTextWarning(c: QueueConnection): string | null {
+  let u: URL;
+  try {
+    u = new URL(c.url);
+  } catch {
+    return null; // connectionOptions refuses it
+  }
+  if (u.protocol !== "redis:" || loopback(u.hostname)) return null;
+  return `warning: --queue ${redactUrl(c.url)} is plain redis:// to another machine: its password, the jobs and their results cross the network unencrypted; use rediss:// (TLS) or a private network`;
+}
+
 export function connectionOptions(c: QueueConnection): RedisConnectionOptions {
   let u: URL;
   try {

@@ -28,7 +28,7 @@ import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
-import { DEFAULT_QUEUE_NAME, connectionOptions, redactMessage, redactUrl, type QueueConnection } from "./queue-url.ts";
+import { DEFAULT_QUEUE_NAME, connectionOptions, plainTextWarning, redactMessage, redactUrl, type QueueConnection } from "./queue-url.ts";
 import { checkPayload, LOCAL_OPTIONS, type DatasetPayload, type QueuePayload } from "./payload.ts";
 import { payloadStrings, redisSafeMessage, scrubText } from "./redis-message.ts";
 import { OutsideDataFolderError } from "../data/confine.ts";
@@ -246,6 +246,8 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
   const q = opts.queue;
   const name = q.name ?? DEFAULT_QUEUE_NAME;
   const connection = connectionOptions(q);
+  const plain = plainTextWarning(q);
+  if (plain) opts.log(plain);
   const where = `${redactUrl(q.url)} (queue "${name}")`;
   const onError = errorReporter(opts.log, q);
   const queue = new Queue(name, { connection });
@@ -316,7 +318,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
       updaters.get(jobId)!(Number(p.step) || 0, Number(p.total) || 1, printable(`${p.worker ? `${p.worker} ` : ""}${p.info ?? ""}`, 200));
     });
     events.on("stalled", ({ jobId }) => {
-      if (pending.has(jobId)) opts.log(`${byQid.get(jobId)!.id}: its worker stopped (stalled job); it goes back to the queue`);
+      if (pending.has(jobId)) opts.log(`${byQid.get(jobId)!.id}: its worker stopped (stalled job); it goes back to the queue unless it has stalled more often than the worker's --max-stalls allows (then it fails)`);
     });
     events.on("delayed", ({ jobId, delay }) => {
       if (!pending.has(jobId)) return;
@@ -528,6 +530,8 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   const log = o.log ?? ((m: string) => console.error(m));
   const name = o.name ?? DEFAULT_QUEUE_NAME;
   const connection = connectionOptions(o);
+  const plain = plainTextWarning(o);
+  if (plain) log(plain);
   const cwd = process.cwd();
   const cacheDir = resolve(o.cacheDir ?? DEFAULT_CACHE_DIR);
   const workDir = resolve(o.workDir ?? ".cache/worker");

@@ -1,7 +1,7 @@
 /** Every form of a Redis URL is redacted in messages; `?password=` is honoured; a URL that does not parse is never echoed. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connectionOptions, INVALID_URL_TEXT, redactArgs, redactMessage, redactUrl } from "../../src/sweep/queue-url.ts";
+import { connectionOptions, INVALID_URL_TEXT, plainTextWarning, redactArgs, redactMessage, redactUrl } from "../../src/sweep/queue-url.ts";
 
 const PW = "s3cr3t-Pw";
 
@@ -62,4 +62,15 @@ test("redactMessage removes the URL and every secret of the connection from a dr
   const m = redactMessage(`connect to ${c.url} failed; auth ${PW} / envpw / admin`, c);
   assert.ok(!m.includes(PW) && !m.includes("envpw") && !m.includes("admin"), m);
   assert.match(m, /connect to redis:\/\/\*\*\*:\*\*\*@h:1\?\*\*\* failed/);
+});
+
+test("a plain redis:// to another machine gets a warning (redacted); rediss:// and loopback hosts do not", () => {
+  const w = plainTextWarning({ url: "redis://:s3cret@10.1.2.3:6379/0" });
+  assert.ok(w, "no warning for plain text to another machine");
+  assert.match(w, /^warning: --queue redis:\/\/:\*\*\*@10\.1\.2\.3:6379\/0 is plain redis:\/\/ to another machine: .*use rediss:\/\/ \(TLS\)/);
+  assert.equal(w.includes("s3cret"), false);
+  assert.ok(plainTextWarning({ url: "redis://queue.example.org" }));
+  for (const url of ["rediss://queue.example.org:6380", "redis://127.0.0.1:6379", "redis://127.9.8.7", "redis://localhost:6379", "redis://[::1]:6379", "not a url"]) {
+    assert.equal(plainTextWarning({ url }), null, url);
+  }
 });
