@@ -563,7 +563,27 @@ export class Db {
 function wrap(e: unknown, ctx: string): Error {
   if (e instanceof DataError) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new DataError(`${ctx}: ${msg}`);
+  return new DataError(`${ctx}: ${shortDuckDbMessage(msg)}`);
+}
+
+/** Longest quoted value a DuckDB message keeps (a 50 MB field is not printed whole). */
+export const MAX_QUOTED_VALUE = 200;
+
+/**
+ * DuckDB's message cut to what a user can act on: a file its CSV sniffer cannot read is said in
+ * one line; DuckDB's "Possible fixes" (its read_csv options, which the spec names otherwise) and the
+ * echoed SQL ("LINE 1: ...") are dropped; a quoted value is cut to MAX_QUOTED_VALUE characters; at
+ * most 8 lines of 1,000 characters remain.
+ */
+export function shortDuckDbMessage(msg: string): string {
+  if (/Error when sniffing file|not possible to automatically detect the CSV parsing dialect/i.test(msg)) {
+    return "not a CSV file DuckDB can read with the spec's csv options (no consistent delimiter and quoting found): check that it is CSV text (CSV.gz and Parquet are told by their extension), the spec's csv options, and that it is UTF-8";
+  }
+  let m = msg.split(/\n\s*Possible fixes:|\n\s*LINE \d+:/)[0]!;
+  const cut = (q: string) => (s: string, body: string): string => (body.length > MAX_QUOTED_VALUE ? `${q}${body.slice(0, MAX_QUOTED_VALUE)}…${q} (${body.length} characters)` : s);
+  m = m.replace(/'([^'\n]*)'/g, cut("'")).replace(/"([^"\n]*)"/g, cut('"'));
+  const lines = m.trim().split("\n").map((l) => (l.length > 1000 ? `${l.slice(0, 1000)}…` : l));
+  return (lines.length > 8 ? [...lines.slice(0, 8), "…"] : lines).join("\n");
 }
 
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError, prepareDataset, validateSpec, type DatasetSpec } from "../../src/data/index.ts";
-import { checkMemoryLimit } from "../../src/data/prepare.ts";
+import { checkMemoryLimit, shortDuckDbMessage } from "../../src/data/prepare.ts";
 import { tempDir } from "./helpers.ts";
 
 const root = tempDir("errors");
@@ -156,4 +156,21 @@ test("an unknown dataset name suggests the built-in it resembles; a bad memory l
   const cacheDir = join(root, "cache-mem");
   await assert.rejects(prepareDataset(spec(csv("mem.csv", [HEADER, ...goodRows()])), { cacheDir, memoryLimit: "lots" }), /memoryLimit must be a size with a unit/);
   assert.ok(!existsSync(cacheDir) || readdirSync(cacheDir).every((n) => !n.startsWith("errors")), "nothing prepared");
+});
+
+test("a file that is not CSV is said in one line; DuckDB's long messages are cut (no 'Possible fixes', no echoed SQL, quoted values at 200 characters)", async () => {
+  const notCsv = join(root, "notcsv.csv");
+  writeFileSync(notCsv, '{\n  "name": "x",\n  "lockfileVersion": 3,\n  "requires": true,\n  "packages": {\n    "": {\n      "a": "b", "c": [1, 2, {"d": "e"}]\n    }\n  }\n}\n'.repeat(20));
+  await assert.rejects(prepareDataset(spec(notCsv), { cacheDir: join(root, "cache-notcsv") }), (e: Error) => {
+    assert.ok(e instanceof DataError);
+    assert.match(e.message, /notcsv\.csv: not a CSV file DuckDB can read with the spec's csv options/);
+    assert.equal(e.message.split("\n").length, 1, e.message);
+    return true;
+  });
+  const big = "x".repeat(50_000);
+  const raw = `Conversion Error: Could not convert string '${big}' to INT64\n\nPossible fixes:\n* Enable ignore errors (ignore_errors=true)\n\nLINE 1: CREATE TABLE log AS SELECT * FROM read_csv(['/data/log.csv'])`;
+  const short = shortDuckDbMessage(raw);
+  assert.ok(short.length < 400, `${short.length} characters`);
+  assert.match(short, /^Conversion Error: Could not convert string 'x{200}…' \(50000 characters\) to INT64$/);
+  assert.equal(shortDuckDbMessage("Binder Error: column \"watch\" not found"), 'Binder Error: column "watch" not found', "short messages pass as they are");
 });
