@@ -47,6 +47,15 @@ function hashes(dir: string, out: Record<string, string> = {}, prefix = ""): Rec
   return out;
 }
 
+/** A fresh folder holding a copy of the tiny log as `rows.csv` (the score input), and its hash. */
+function scoreFolder(name: string): { dir: string; input: string; h: string } {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  const input = join(dir, "rows.csv");
+  writeFileSync(input, readFileSync(log));
+  return { dir, input, h: hashes(dir)["rows.csv"]! };
+}
+
 test("the fixtures are what the guards recognise: an export, a run's artefact, a checkpoint", () => {
   assert.equal(folderKind(modelDir), "export");
   assert.equal(folderKind(artefact), "artifact");
@@ -115,11 +124,7 @@ test("score --out inside the model folder is refused and the model is unchanged"
 });
 
 test("score never writes its scores over the input: --input a symlink to --out, --out a symlink to the input, a hard link; nor onto a FIFO", async () => {
-  const dir = join(root, "score-in");
-  mkdirSync(dir);
-  const input = join(dir, "rows.csv");
-  writeFileSync(input, readFileSync(log));
-  const h = hashes(dir)["rows.csv"];
+  const { dir, input, h } = scoreFolder("score-in");
   symlinkSync(input, join(dir, "in-link.csv"));
   await assert.rejects(scoreFile(modelDir, join(dir, "in-link.csv"), input), new RegExp(`^Error: --out ${input} is --input .*in-link\\.csv; an output must not replace an input`));
   symlinkSync(input, join(dir, "out-link.csv"));
@@ -158,11 +163,7 @@ test("CLI: `mtlcraft export run.json --out run.model` and `score --out <model>/s
 });
 
 test("score and export hold a lock on --out (a second writer fails fast, naming the pid), and check --out again before the rename: a swap to the input while scoring writes nothing", async () => {
-  const dir = join(root, "score-lock");
-  mkdirSync(dir);
-  const input = join(dir, "rows.csv");
-  writeFileSync(input, readFileSync(log));
-  const h = hashes(dir)["rows.csv"];
+  const { dir, input, h } = scoreFolder("score-lock");
   // a second score into the same --out while the first runs
   const out = join(dir, "s.csv");
   let second: Promise<unknown> | null = null; // resolves to the second score's error (or null)
