@@ -90,6 +90,24 @@ export interface BalancingMethod {
   setState(state: JsonValue): void;
 }
 
+/**
+ * A guarantee a method declares in its registry entry. One cross-method test
+ * (test/balance/properties.test.ts) checks every declaration of every registered
+ * method, on a freshly created method's first steps, in the spirit of TorchJD's
+ * aggregator property tests:
+ * - "permutation-equivariant": permuting the tasks (gradients, losses) permutes the
+ *   coefficients the same way, so the direction is unchanged. Declared only by
+ *   methods that draw no random order.
+ * - "non-conflicting": <direction, g_i> >= 0 for every task i (up to float tolerance).
+ * - "scale-equivariant": scaling every gradient by c > 0 scales the direction by c.
+ * - "scale-invariant": scaling every gradient by c > 0 leaves the direction unchanged.
+ * - "linear-combination": direction = Σ_i coeffs_i g_i (it lies in the span of the task gradients).
+ * - "deterministic": the same input gives the same output without drawing from rng.
+ */
+export type MethodProperty = "permutation-equivariant" | "non-conflicting" | "scale-equivariant" | "scale-invariant" | "linear-combination" | "deterministic";
+
+export const METHOD_PROPERTIES: readonly MethodProperty[] = ["permutation-equivariant", "non-conflicting", "scale-equivariant", "scale-invariant", "linear-combination", "deterministic"];
+
 /** Typed registry entry: one per method file. */
 export interface MethodEntry<O extends object = object> {
   /** Option users type: `--method <name>`. */
@@ -100,6 +118,8 @@ export interface MethodEntry<O extends object = object> {
   /** One line: paper, venue. */
   readonly summary: string;
   readonly defaults: Readonly<O>;
+  /** Guarantees this method makes (see MethodProperty); checked for every method by one test. */
+  readonly properties?: readonly MethodProperty[];
   /** Validate options (throw an Error saying which option and what to do) and build the method. */
   create(numTasks: number, options?: Partial<O>): BalancingMethod;
   /**
