@@ -10,6 +10,8 @@ import { differencesToHtml, type DifferenceTable } from "./table.ts";
 export interface ReportOptions {
   title: string;
   runs: RunResult[];
+  /** Pre-rendered verdict section (trusted HTML from verdictToHtml, a <section id="verdict">); the report's first section. */
+  verdictHtml?: string;
   /** Pre-rendered comparison table (trusted HTML from toHtmlTable); inserted as is. */
   tableHtml?: string;
   /** Free-text metadata (command, date, machine, ...), shown escaped in the header. */
@@ -364,19 +366,24 @@ function cosineSection(groups: MethodGroup[], tasks: string[]): string {
 }
 
 function weightsSection(groups: MethodGroup[], tasks: string[]): string {
-  const weighted = groups.filter((g) => g.runs.some((r) => r.diagnostics.some((d) => d.weights !== null && d.weights !== undefined)));
+  // Effective weights (the coefficients of the task gradients in the update) where logged; loss weights in older results.
+  const has = (g: MethodGroup, k: "coeffs" | "weights") => g.runs.some((r) => r.diagnostics.some((d) => Array.isArray(d[k])));
+  const weighted = groups.filter((g) => has(g, "coeffs") || has(g, "weights"));
   const parts = [`<section id="weights"><h2>Task weights</h2>`];
   if (weighted.length === 0) {
-    parts.push(note("no loss-weighting methods in this sweep"), `</section>`);
+    parts.push(note("no run logged task weights (results written before effective weights were logged show loss-weighting methods only)"), `</section>`);
     return parts.join("");
   }
   parts.push(legend(tasks.map((t, i) => ({ name: t, color: taskColor(i) }))), `<div class="grid">`);
   for (const g of weighted) {
-    const series = taskLines(g, tasks, (d, i) => finite(d.weights?.[i]));
+    const eff = has(g, "coeffs");
+    const series = taskLines(g, tasks, (d, i) => finite(eff ? d.coeffs?.[i] : d.weights?.[i]));
     parts.push(
       figure(
-        lineChart({ series, width: 400, height: 270, fontSize: 13, xLabel: "training step", yLabel: "loss weight", title: g.label }),
-        `<b>${esc(g.label)}</b>: weight the method puts on each task's loss at each logged step (mean over seeds, band = min..max). A task whose weight keeps rising is one the method judges under-trained.`,
+        lineChart({ series, width: 400, height: 270, fontSize: 13, xLabel: "training step", yLabel: eff ? "effective weight" : "loss weight", title: g.label }),
+        eff
+          ? `<b>${esc(g.label)}</b>: effective weight of each task, the coefficient c<sub>i</sub> of its gradient in the update of the shared parameters (direction = Σ c<sub>i</sub> g<sub>i</sub>), at each logged step (mean over seeds, band = min..max). For loss weighting it is the loss weight; for gradient methods it shows how the method resolved the tasks' conflicts.`
+          : `<b>${esc(g.label)}</b>: weight the method puts on each task's loss at each logged step (mean over seeds, band = min..max).`,
       ),
     );
   }
@@ -467,6 +474,7 @@ export function renderReport(opts: ReportOptions): string {
     `<header><h1>${esc(opts.title)}</h1><p class="sub">${summary}</p>`,
     meta.length ? `<dl class="meta">${meta.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>` : "",
     `<nav>${[
+      opts.verdictHtml ? ["verdict", "Verdict"] : null,
       opts.tableHtml ? ["table", "Comparison"] : null,
       opts.differences?.length ? ["differences", "Paired differences"] : null,
       opts.qualityHtml ? ["quality", "Quality bar"] : null,
@@ -480,6 +488,7 @@ export function renderReport(opts: ReportOptions): string {
       .map(([id, t]) => `<a href="#${id}">${t}</a>`)
       .join("")}</nav></header>`,
   ];
+  if (opts.verdictHtml) body.push(opts.verdictHtml);
   if (opts.tableHtml) body.push(`<section id="table"><h2>Comparison</h2><div class="table-wrap">${opts.tableHtml}</div></section>`);
   if (opts.differences?.length) body.push(differencesSection(opts.differences, methodColors(runs)));
   if (opts.qualityHtml) body.push(opts.qualityHtml);

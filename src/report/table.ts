@@ -28,6 +28,7 @@
 import { meanStd, relativeImprovement } from "../metrics/summary.ts";
 import { isDefined, meanAt } from "../metrics/defined.ts";
 import { pairedDifference } from "../metrics/ci.ts";
+import { holmFamily } from "../metrics/multiple.ts";
 
 export interface MethodSummary {
   /** Method id (e.g. "single", "gradcraft"); unique across the table. */
@@ -109,6 +110,13 @@ export interface DiffCell {
   sign: "above" | "below" | "spans" | null;
   /** Display text, e.g. "+0.0012 [-0.0003, +0.0027]", "+0.0012 [n/a]" with one seed, "n/a" without pairs. */
   text: string;
+  /**
+   * Holm's correction over the family "every method against this reference on this metric"
+   * (src/metrics/multiple.ts): the unadjusted and adjusted two-sided p-values of the paired
+   * t-test, and the Holm-consistent interval (it excludes 0 exactly when pHolm < 0.05). Absent
+   * without an interval.
+   */
+  holm?: { p: number; pHolm: number; lo: number; hi: number; level: number; m: number; sign: "above" | "below" | "spans" };
 }
 
 export interface DifferenceTable {
@@ -290,10 +298,12 @@ export function buildComparisonTable(summaries: MethodSummary[], opts: Compariso
         columns: others.map((m) => ({ method: summaries[m]!.method, label: summaries[m]!.label })),
         rows: metrics.map((metric, k) => ({
           metric,
-          cells: others.map((m) => {
-            const pairs = seedPairs(summaries[m]!, summaries[r]!, seeds[m]!, seeds[r]!);
-            return diffCell(pairs.map(([i]) => series[m]![k]![i]!), pairs.map(([, j]) => series[r]![k]![j]!), digits);
-          }),
+          cells: withHolm(
+            others.map((m) => {
+              const pairs = seedPairs(summaries[m]!, summaries[r]!, seeds[m]!, seeds[r]!);
+              return diffCell(pairs.map(([i]) => series[m]![k]![i]!), pairs.map(([, j]) => series[r]![k]![j]!), digits);
+            }),
+          ),
         })),
         level: 0.95,
         digits,
@@ -359,6 +369,29 @@ export function diffCell(a: number[], b: number[], digits: number): DiffCell {
   };
 }
 
+/** Family-wise error rate of the Holm correction in the difference tables. */
+export const HOLM_ALPHA = 0.05;
+
+/** Adds Holm's correction to the cells of one family (one metric against one reference); cells without an interval are left out of it. */
+export function withHolm(cells: DiffCell[]): DiffCell[] {
+  const idx = cells.map((c, i) => (c.lo !== null && c.hi !== null && c.std !== null && c.n >= 2 ? i : -1)).filter((i) => i >= 0);
+  const fam = holmFamily(
+    idx.map((i) => ({ mean: cells[i]!.mean, std: cells[i]!.std!, n: cells[i]!.n })),
+    HOLM_ALPHA,
+  );
+  idx.forEach((i, k) => {
+    const h = fam[k]!;
+    if (!Number.isFinite(h.lo) || !Number.isFinite(h.hi)) return;
+    cells[i]!.holm = { p: h.p, pHolm: h.pHolm, lo: h.lo, hi: h.hi, level: h.level, m: h.m, sign: h.lo > 0 ? "above" : h.hi < 0 ? "below" : "spans" };
+  });
+  return cells;
+}
+
+/** True when the cell's Holm-adjusted interval excludes 0 (what the tables set in bold). */
+export function holmExcludes(c: DiffCell): boolean {
+  return c.holm !== undefined && c.holm.sign !== "spans";
+}
+
 /** Placeholder for not-applicable cells (the baseline's RI). */
 const NA = "-";
 
@@ -394,7 +427,8 @@ export function differenceCaption(d: DifferenceTable): string {
   return (
     `Paired difference vs ${d.referenceLabel}: mean over seeds of (method − ${d.referenceLabel}) on the same seed ` +
     `(same initialisation and data order), with its ${pct} % t-interval (n − 1 degrees of freedom); ` +
-    `bold: the interval excludes 0; "n/a": one seed, no interval.` +
+    `bold: the difference holds after Holm's correction over the ${d.columns.length} methods compared with ${d.referenceLabel} on that metric ` +
+    `(its Holm-adjusted interval excludes 0, adjusted p < ${HOLM_ALPHA}; those intervals and p-values are in differences.csv); "n/a": one seed, no interval.` +
     (d.rows.some((r) => r.cells.some((c) => c.text === UNDEFINED_TEXT && c.n > 0)) ? ` A cell reading only "n/a": the metric is undefined on the split (one class).` : "")
   );
 }
@@ -408,7 +442,7 @@ export function differencesToMarkdown(table: Pick<ComparisonTable, "differences"
   for (const d of table.differences ?? []) {
     const head = `| Δ vs ${mdEscape(d.referenceLabel)} | ${d.columns.map((c) => mdEscape(c.label)).join(" | ")} |`;
     const sep = `|---|${d.columns.map(() => "---:").join("|")}|`;
-    const body = d.rows.map((r) => `| ${mdEscape(r.metric)} | ${r.cells.map((c) => (c.sign === "above" || c.sign === "below" ? `**${c.text}**` : c.text)).join(" | ")} |`);
+    const body = d.rows.map((r) => `| ${mdEscape(r.metric)} | ${r.cells.map((c) => (holmExcludes(c) ? `**${c.text}**` : c.text)).join(" | ")} |`);
     parts.push(`${mdEscape(differenceCaption(d))}\n\n${[head, sep, ...body].join("\n")}\n`);
   }
   return parts.join("\n");
@@ -416,17 +450,21 @@ export function differencesToMarkdown(table: Pick<ComparisonTable, "differences"
 
 /**
  * The paired differences as long CSV, one line per (reference, metric, method):
- * method,label,vs,metric,mean,std,n,ci_low,ci_high,level. std and the interval are empty
- * with fewer than two paired seeds; mean is empty without any. Header only when none.
+ * method,label,vs,metric,mean,std,n,ci_low,ci_high,level,p,p_holm,holm_low,holm_high,holm_level,holm_m.
+ * std and the interval are empty with fewer than two paired seeds; mean is empty without any;
+ * the Holm columns (see DiffCell.holm: the family is every method against `vs` on `metric`) are
+ * empty without an interval. Header only when none.
  */
 export function differencesToCsv(table: Pick<ComparisonTable, "differences">): string {
-  const lines = ["method,label,vs,metric,mean,std,n,ci_low,ci_high,level"];
+  const lines = ["method,label,vs,metric,mean,std,n,ci_low,ci_high,level,p,p_holm,holm_low,holm_high,holm_level,holm_m"];
   const num = (x: number | null) => (x === null || Number.isNaN(x) ? "" : String(x));
   for (const d of table.differences ?? []) {
     for (const r of d.rows) {
       r.cells.forEach((c, j) => {
         const col = d.columns[j]!;
-        lines.push([col.method, col.label, d.reference, r.metric, num(c.mean), num(c.std), String(c.n), num(c.lo), num(c.hi), String(d.level)].map(csvField).join(","));
+        const h = c.holm;
+        const holm = h ? [num(h.p), num(h.pHolm), num(h.lo), num(h.hi), num(h.level), String(h.m)] : ["", "", "", "", "", ""];
+        lines.push([col.method, col.label, d.reference, r.metric, num(c.mean), num(c.std), String(c.n), num(c.lo), num(c.hi), String(d.level), ...holm].map(csvField).join(","));
       });
     }
   }
@@ -493,7 +531,8 @@ export function differencesToHtml(table: Pick<ComparisonTable, "differences">): 
     for (const r of d.rows) {
       const tds = r.cells.map((c) => {
         const t = htmlEscape(c.text);
-        return `<td>${c.sign === "above" || c.sign === "below" ? `<b>${t}</b>` : t}</td>`;
+        const title = c.holm ? ` title="Holm-adjusted p = ${c.holm.pHolm.toPrecision(2)} (unadjusted ${c.holm.p.toPrecision(2)}, ${c.holm.m} comparisons); Holm interval [${c.holm.lo.toFixed(d.digits)}, ${c.holm.hi.toFixed(d.digits)}]"` : "";
+        return `<td${title}>${holmExcludes(c) ? `<b>${t}</b>` : t}</td>`;
       });
       out.push(`<tr><th scope="row">${htmlEscape(r.metric)}</th>${tds.join("")}</tr>`);
     }

@@ -41,6 +41,12 @@ export interface DiagnosticsPoint {
   losses: number[];
   /** Loss weights (loss-weighting methods) or null. */
   weights: number[] | null;
+  /**
+   * Effective task weights: the coefficients c with direction = Σ_i c_i g_i over the shared
+   * parameters (BalanceOutput.coeffs), for every method. Absent in results written before they
+   * were logged.
+   */
+  coeffs?: number[];
   /** Raw per-task gradient norms over the shared parameters. */
   norms: number[];
   /** Pairwise cosines, T*T row-major. */
@@ -75,4 +81,21 @@ export interface RunResult {
   warnings?: string[];
   /** The tasks early stopping watched (absent in older results: there it was every task with a finite val AUC). */
   earlyStopping?: EarlyStoppingInfo;
+  /** What the run cost (absent in results written before it was recorded). */
+  cost?: RunCost;
+}
+
+/** The cost of one training run, measured by the trainer. */
+export interface RunCost {
+  /**
+   * Mean wall milliseconds of one training step (forward, the backward pass or passes,
+   * balancing, optimiser), over every step of the run (diagnostics steps included), without
+   * evaluation. Timed on whatever machine ran the job: compare methods of one sweep on one machine.
+   */
+  msPerStep: number;
+  /**
+   * Peak resident set of the process (MiB) when the run ended. A bench job is its own process,
+   * so this is the job's peak; a run inside a longer-lived process reports that process's peak.
+   */
+  peakRssMb: number;
 }

@@ -160,6 +160,7 @@ export function summarizeDiagnostics(diag: readonly DiagnosticsPoint[], maxPoint
       step: part[part.length - 1]!.step,
       losses: vec((d) => d.losses),
       weights: part.every((d) => d.weights) ? vec((d) => d.weights!) : null,
+      ...(part.every((d) => Array.isArray(d.coeffs)) ? { coeffs: vec((d) => d.coeffs!) } : {}),
       norms: vec((d) => d.norms),
       cosines: vec((d) => d.cosines),
       conflicts: round(meanOf(part.map((d) => d.conflicts))),

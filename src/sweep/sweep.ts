@@ -8,6 +8,7 @@
 import { join, resolve } from "node:path";
 import { hostname, cpus } from "node:os";
 import type { RunResult } from "../report/types.ts";
+import { buildVerdict, methodCosts, verdictToHtml, verdictToMarkdown } from "../report/verdict.ts";
 import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
 import { renderReport } from "../report/html.ts";
 import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type QualityBar } from "../report/quality.ts";
@@ -178,9 +179,19 @@ export async function runSweep(
     "wall time": `${((Date.now() - t0) / 1000).toFixed(0)} s`,
     ...(missing.length ? { results: `${results.length} of ${fin.length} jobs (missing: ${missing.join(", ")})` } : {}),
   };
-  const html = renderReport({ title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`, runs: results, tableHtml: toHtmlTable(table), meta, differences: table.differences, qualityHtml: qualityToHtml(quality), selectionHtml: selectionToHtml(selection) });
+  const verdict = buildVerdict(built, { costs: methodCosts(results) });
+  const html = renderReport({
+    title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`,
+    runs: results,
+    verdictHtml: verdictToHtml(verdict),
+    tableHtml: toHtmlTable(table),
+    meta,
+    differences: table.differences,
+    qualityHtml: qualityToHtml(quality),
+    selectionHtml: selectionToHtml(selection),
+  });
   const selectionMd = selectionToMarkdown(selection);
-  writeFileAtomic(join(out, "results.md"), markdown + "\n" + qualityToMarkdown(quality) + (selectionMd ? "\n" + selectionMd : ""));
+  writeFileAtomic(join(out, "results.md"), verdictToMarkdown(verdict) + "\n" + markdown + "\n" + qualityToMarkdown(quality) + (selectionMd ? "\n" + selectionMd : ""));
   if (selection.length) writeFileAtomic(join(out, "selection.csv"), selectionToCsv(selection));
   writeFileAtomic(join(out, "results.csv"), csv);
   writeFileAtomic(join(out, "differences.csv"), differencesToCsv(table));

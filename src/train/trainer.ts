@@ -112,6 +112,8 @@ interface LoopState {
   lossSum: number[];
   lossCount: number;
   seconds: number;
+  /** Seconds spent inside the training steps (forward, backward passes, balancing, optimiser), summed over resumes. */
+  stepSeconds?: number;
 }
 
 export interface LoopOutcome {
@@ -268,7 +270,9 @@ export async function runLoop(
     })) {
       // Diagnostics steps run the per-task program; others may use the weighted-sum one (loss weighting).
       const diag = st.step % Math.max(1, cfg.diagEvery) === 0;
+      const stepStart = performance.now();
       const { losses, balance } = await guardedStep(() => model.step(batch, method, { step: st.step, epoch: st.epoch, rng, diagnostics: diag }), st, taskNames, maxLoss);
+      st.stepSeconds = (st.stepSeconds ?? 0) + (performance.now() - stepStart) / 1000;
       for (let t = 0; t < T; t++) st.lossSum[t]! += losses[t]!;
       st.lossCount++;
       if (diag) {
@@ -277,6 +281,7 @@ export async function runLoop(
           step: st.step,
           losses: toArr(losses),
           weights: balance.weights ? toArr(balance.weights) : null,
+          coeffs: toArr(balance.coeffs),
           norms: toArr(d.norms),
           cosines: toArr(d.cosines),
           conflicts: d.conflicts,
@@ -372,7 +377,7 @@ function cloneTensors(m: TensorMap): TensorMap {
 
 /** Assemble the on-disk result of a finished run. */
 export function toRunResult(
-  base: Omit<RunResult, "bestEpoch" | "epochsRun" | "steps" | "seconds" | "val" | "test" | "history" | "diagnostics" | "version" | "warnings" | "earlyStopping">,
+  base: Omit<RunResult, "bestEpoch" | "epochsRun" | "steps" | "seconds" | "val" | "test" | "history" | "diagnostics" | "version" | "warnings" | "earlyStopping" | "cost">,
   out: LoopOutcome,
 ): RunResult {
   if (!out.completed || !out.val || !out.test) throw new Error("toRunResult: the run did not complete");
@@ -389,5 +394,9 @@ export function toRunResult(
     diagnostics: out.state.diagnostics,
     warnings: out.warnings,
     earlyStopping: out.earlyStopping,
+    cost: {
+      msPerStep: out.state.step > 0 ? (1000 * (out.state.stepSeconds ?? 0)) / out.state.step : NaN,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    },
   };
 }

@@ -8,6 +8,7 @@ import {
   differencesToHtml,
   differencesToMarkdown,
   toMarkdown,
+  type DiffCell,
   type DifferenceTable,
   type MethodSummary,
 } from "../../src/report/table.ts";
@@ -138,7 +139,7 @@ test("Markdown: a caption and a table per reference after the main table; bold w
 
 test("CSV: one line per reference, metric and method with unrounded numbers; empty interval with one seed", () => {
   const lines = differencesToCsv(table()).trimEnd().split("\n");
-  assert.equal(lines[0], "method,label,vs,metric,mean,std,n,ci_low,ci_high,level");
+  assert.equal(lines[0], "method,label,vs,metric,mean,std,n,ci_low,ci_high,level,p,p_holm,holm_low,holm_high,holm_level,holm_m");
   assert.equal(lines.length, 1 + 2 * 4 * 2);
   const x = lines.find((l) => l.startsWith("ew,EW,single,x AUC,"))!.split(",");
   close(Number(x[4]), 0.026666666666666665);
@@ -147,14 +148,21 @@ test("CSV: one line per reference, metric and method with unrounded numbers; emp
   close(Number(x[7]), 0.012324490900835126);
   close(Number(x[8]), 0.04100884243249821);
   assert.equal(x[9], "0.95");
-  assert.equal(lines.find((l) => l.startsWith("gradcraft,GradCraft,single,x AUC,")), "gradcraft,GradCraft,single,x AUC,0.030000000000000027,,1,,,0.95");
-  assert.equal(differencesToCsv({}), "method,label,vs,metric,mean,std,n,ci_low,ci_high,level\n");
+  // a family of one comparison (GradCraft has one seed, no interval): Holm changes nothing
+  close(Number(x[11]), Number(x[10]));
+  close(Number(x[12]), Number(x[7]));
+  close(Number(x[13]), Number(x[8]));
+  assert.equal(x[14], "0.95");
+  assert.equal(x[15], "1");
+  assert.ok(Number(x[10]) < 0.05 && Number(x[10]) > 0);
+  assert.equal(lines.find((l) => l.startsWith("gradcraft,GradCraft,single,x AUC,")), "gradcraft,GradCraft,single,x AUC,0.030000000000000027,,1,,,0.95,,,,,,");
+  assert.equal(differencesToCsv({}), "method,label,vs,metric,mean,std,n,ci_low,ci_high,level,p,p_holm,holm_low,holm_high,holm_level,holm_m\n");
 });
 
 test("HTML tables and the report's section: escaped, bold where the interval excludes 0, one interval plot per AV row", () => {
   const t = table();
   const h = differencesToHtml(t);
-  assert.ok(h.includes('<tr><th scope="row">x AUC</th><td><b>+0.0267 [+0.0123, +0.0410]</b></td><td>+0.0300 [n/a]</td></tr>'), h);
+  assert.match(h, /<tr><th scope="row">x AUC<\/th><td title="Holm-adjusted p = [0-9.e-]+ \(unadjusted [0-9.e-]+, 1 comparisons\); Holm interval \[0\.0123, 0\.0410\]"><b>\+0\.0267 \[\+0\.0123, \+0\.0410\]<\/b><\/td><td>\+0\.0300 \[n\/a\]<\/td><\/tr>/);
   assert.equal(differencesToHtml({}), "");
   const runs = syntheticRuns();
   const html = renderReport({ title: "r", runs, differences: t.differences });
@@ -183,4 +191,29 @@ test("intervalChart: a bar per interval, a dot without one, the zero line inside
   assert.equal((svg.match(/<circle/g) ?? []).length, 2);
   assert.match(svg, /stroke-dasharray="4 3"/);
   assert.ok(!/NaN|Infinity/.test(svg));
+});
+
+test("Holm: with several methods against EW, a difference the raw 95 % interval shows but the corrected one does not is not bold", () => {
+  // EW at 0.70 on 5 seeds; A is clearly better (+0.01 with tiny noise), B is +0.0015 with noise so that
+  // its raw p is just under 0.05 but 3 * p (Holm's first step is A, then 2 * p_B, then C) is not.
+  const seeds = [1, 2, 3, 4, 5];
+  const ew = [0.7, 0.701, 0.699, 0.7005, 0.6995];
+  const mk = (method: string, vals: number[]): MethodSummary => ({ method, label: method.toUpperCase(), seeds, perTask: [{ task: "x", auc: vals, gauc: vals }] });
+  const a = ew.map((v, i) => v + 0.01 + [0.0001, -0.0001, 0.0002, 0, -0.0002][i]!);
+  const b = ew.map((v, i) => v + 0.0015 + [0.0012, -0.0012, 0.0008, -0.0008, 0][i]!);
+  const c = ew.map((v, i) => v + [0.001, -0.001, 0.0005, -0.0005, 0][i]!);
+  const t = buildComparisonTable([mk("ew", ew), mk("a", a), mk("b", b), mk("c", c)], { baseline: "ew", differences: ["ew"] });
+  const d = t.differences![0]!;
+  const av = d.rows.find((r) => r.metric === "AV-A")!;
+  const [ca, cb, cc] = av.cells as [DiffCell, DiffCell, DiffCell];
+  assert.equal(cb.sign, "above", `B's raw interval [${cb.lo}, ${cb.hi}] excludes 0 (fixture)`);
+  assert.ok(cb.holm !== undefined && cb.holm.p < 0.05 && cb.holm.pHolm >= 0.05, `B: p ${cb.holm?.p}, Holm ${cb.holm?.pHolm}`);
+  assert.equal(cb.holm!.sign, "spans");
+  assert.equal(ca.holm!.sign, "above");
+  assert.equal(ca.holm!.m, 3);
+  assert.ok(ca.holm!.level > 0.98, "the smallest p gets Bonferroni's level 1 - 0.05/3");
+  assert.equal(cc.holm!.sign, "spans");
+  const md = differencesToMarkdown(t);
+  assert.ok(md.includes(`**${ca.text}**`) && !md.includes(`**${cb.text}**`), md);
+  assert.match(md, /Holm's correction over the 3 methods compared with EW/);
 });

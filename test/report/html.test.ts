@@ -206,7 +206,7 @@ test("sweep without loss-weighting methods says so in the weights section", () =
   const d = parseStrict(h);
   const w = section(d, "weights");
   assert.equal(byTag(w, "svg").length, 0);
-  assert.ok(text(w).includes("no loss-weighting methods in this sweep"));
+  assert.ok(text(w).includes("no run logged task weights"));
   assert.equal(byTag(d, "svg").length, 4 + 1 + 2, "auc 4, norms 1, heatmap 1 + conflict 1");
   assert.equal(byTag(d, "section").filter((s) => attr(s, "id") === "table").length, 0, "no table section without tableHtml");
 });
@@ -312,4 +312,16 @@ test("tick helpers produce round, in-range values", () => {
   assert.deepEqual(logTicks(0.001, 1000), [0.001, 0.01, 0.1, 1, 10, 100, 1000]);
   assert.deepEqual(logTicks(-1, 10), []);
   for (const t of niceTicks(0.123, 0.987, 6)) assert.ok(t >= 0.123 && t <= 0.987);
+});
+
+test("effective task weights are drawn for gradient methods too when the runs logged coefficients", () => {
+  const rs = syntheticRuns({ methods: DEFAULT_METHODS.filter((m) => !m.weights) });
+  const T = rs.find((r) => r.method === "gradcraft")!.tasks.length;
+  for (const r of rs) if (r.method === "gradcraft") for (const [k, d] of r.diagnostics.entries()) d.coeffs = Array.from({ length: T }, (_, i) => 1 + 0.01 * k * (i + 1));
+  const d = parseStrict(renderReport({ title: "coeffs", runs: rs }));
+  const w = section(d, "weights");
+  assert.equal(byTag(w, "svg").length, 1, "one chart: GradCraft's effective weights");
+  const labels = byTag(w, "text").map(text);
+  assert.ok(labels.includes("GradCraft") && labels.includes("effective weight"), labels.join("|"));
+  assert.ok(text(w).includes("coefficient c"), "the caption says what an effective weight is");
 });

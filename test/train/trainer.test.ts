@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Batch, PreparedDataset, SplitReader } from "../../src/data/types.ts";
 import type { BalancingMethod, JsonValue } from "../../src/balance/types.ts";
 import { createMethod } from "../../src/balance/registry.ts";
-import { DivergenceError, MAX_LOSS, runLoop, type LoopConfig, type TrainableModel } from "../../src/train/trainer.ts";
+import { DivergenceError, MAX_LOSS, runLoop, toRunResult, type LoopConfig, type TrainableModel } from "../../src/train/trainer.ts";
 import { loadCheckpoint } from "../../src/train/checkpoint.ts";
 import { tempDir } from "../data/helpers.ts";
 
@@ -146,4 +146,20 @@ test("any other failure of a step is reported with the step it happened at", asy
     assert.match(String((e as Error).cause), /out of memory/);
     return true;
   });
+});
+
+test("every diagnostics point logs the effective task weights (the update's coefficients), and the result records the cost per step", async () => {
+  // MGDA on gradients [1, 0] and [0, 3]: the min-norm point weights them 9/10 and 1/10.
+  const out = await runLoop(fakeData(), scripted(() => [0.7, 0.6], () => [[1, 0], [0, 3]]), createMethod("mgda", 2), cfg());
+  assert.equal(out.state.diagnostics.length, 8);
+  for (const d of out.state.diagnostics) {
+    assert.equal(d.weights, null, "MGDA is not a loss weighting");
+    assert.equal(d.coeffs!.length, 2);
+    assert.ok(Math.abs(d.coeffs![0]! / d.coeffs![1]! - 9) < 1e-9, `coeffs ${d.coeffs!.join(", ")}`);
+  }
+  assert.ok(out.state.stepSeconds! > 0, "time inside the steps is measured");
+  const r = toRunResult({ dataset: "fake", model: "m", method: "mgda", methodLabel: "MGDA", seed: 1, tasks: ["click", "like"], config: {} }, out);
+  assert.ok(r.cost!.msPerStep > 0 && Number.isFinite(r.cost!.msPerStep));
+  assert.ok(Math.abs(r.cost!.msPerStep - (1000 * out.state.stepSeconds!) / 8) < 1e-9);
+  assert.ok(r.cost!.peakRssMb > 10 && r.cost!.peakRssMb < 1e6, `peak RSS ${r.cost!.peakRssMb} MiB`);
 });
