@@ -12,6 +12,7 @@ import { runTraining, type TrainOptions } from "./train/run.ts";
 import { ARCHITECTURES } from "./model/registry.ts";
 import type { OptionValue, ParamValue } from "./sweep/plan.ts";
 import { runSweep } from "./sweep/sweep.ts";
+import { writeAcross } from "./report/across.ts";
 import { TRAIN_OPTIONS, type TrainField } from "./config/train-options.ts";
 import { parseValue } from "./config/schema.ts";
 import { checkSeeds, parseGridValues, parseSet, readSweepFile, resolveSweepConfig, sweepDefault, type SweepFile } from "./config/sweep-config.ts";
@@ -238,6 +239,7 @@ program
   .option("--plugin <module>", PLUGIN_HELP, collect, [])
   .option("--shard <i/n>", "run only the i-th of n deterministic partitions of the jobs (machines sharing --out)", (v: string) => cliCheck(() => parseShard(v)))
   .option("--report-only", "run nothing: the table and report from the results in --out (missing cells marked)", false)
+  .option("--across <dirs>", "with --report-only: a cross-dataset summary of these bench folders (comma list, one per dataset): mean ranks, Friedman/Nemenyi critical-difference diagram, each dataset's verdict; written to --out as summary.md/.csv/.html")
   .option("--queue [url]", `run the jobs on a Redis job queue served by \`mtlcraft worker\`: redis://HOST:PORT (without a URL: $${QUEUE_URL_ENV}; password also from $${QUEUE_PASSWORD_ENV})`)
   .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
   .option("--attempts <n>", "queue: attempts per job when its train process fails", num("--attempts", { int: true, min: 1 }), 3)
@@ -247,8 +249,17 @@ program
     // (src/config): unknown keys fail with a "did you mean", wrong types name the key.
     // Command-line values override the file's; resolveSweepConfig fills in the defaults
     // and loads the plugins (relative paths: from the current directory).
-    const file: SweepFile = o.config ? readSweepFile(o.config as string) : {};
     const fromCli = (k: string) => cmd.getOptionValueSource(k) === "cli";
+    if (o.across !== undefined) {
+      if (!o.reportOnly) throw new Error("bench --across summarises finished bench folders: add --report-only");
+      if (!fromCli("out")) throw new Error("bench --across: name the summary folder with --out");
+      const dirs = String(o.across).split(",").map((d) => d.trim()).filter((d) => d !== "");
+      const { markdown } = writeAcross(dirs, o.out as string);
+      console.log(`\n${markdown}\n`);
+      console.log(`summary: ${String(o.out)}/summary.md, summary.csv, summary.html`);
+      return;
+    }
+    const file: SweepFile = o.config ? readSweepFile(o.config as string) : {};
     const merged: SweepFile = {
       ...file,
       ...(fromCli("dataset") ? { dataset: o.dataset as string } : {}),

@@ -198,6 +198,7 @@ export async function runSweep(
   const htmlPath = join(out, "report.html");
   writeFileAtomic(htmlPath, html);
   writeFileAtomic(join(out, "quality.json"), qualityToJson(quality));
+  writeFileAtomic(join(out, "verdict.json"), JSON.stringify({ dataset: cfg.dataset, model: cfg.model, ...verdict }, null, 2) + "\n");
   writeFileAtomic(join(out, "sweep.json"), JSON.stringify({ config: cfg, chosen, jobs: fin.map((j) => j.id), meta }, null, 2));
   return { markdown, csv, htmlPath, chosen, results, missing, quality };
 }
