@@ -196,3 +196,29 @@ export function diagnosticsFromGram(G: Float64Array, T: number): { norms: Float6
   }
   return { norms, cosines, conflicts };
 }
+
+/**
+ * x = A⁺ b for a symmetric k×k A (row-major, possibly indefinite or singular): the
+ * minimum-norm least-squares solution, from the eigendecomposition (symEig), keeping the
+ * eigenpairs with |λ| > relTol · max|λ|. An all-zero A gives x = 0. Also returns the
+ * number of eigenpairs kept (the numerical rank).
+ */
+export function pinvSymSolve(A: Float64Array, b: ArrayLike<number>, k: number, relTol: number): { x: Float64Array; rank: number } {
+  const { values, vectors } = symEig(A, k);
+  let maxAbs = 0;
+  for (let i = 0; i < k; i++) maxAbs = Math.max(maxAbs, Math.abs(values[i]!));
+  const x = new Float64Array(k);
+  let rank = 0;
+  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return { x, rank };
+  const cut = relTol * maxAbs;
+  for (let e = 0; e < k; e++) {
+    const lam = values[e]!;
+    if (!(Math.abs(lam) > cut)) continue;
+    rank++;
+    let vb = 0;
+    for (let i = 0; i < k; i++) vb += vectors[i * k + e]! * b[i]!;
+    const f = vb / lam;
+    for (let i = 0; i < k; i++) x[i] = x[i]! + f * vectors[i * k + e]!;
+  }
+  return { x, rank };
+}

@@ -22,9 +22,13 @@ import { dbmtl } from "./dbmtl.ts";
 import { nashmtl } from "./nashmtl.ts";
 import { alignedmtl } from "./alignedmtl.ts";
 import { gradcraft } from "./gradcraft.ts";
+import { fairgrad } from "./fairgrad.ts";
+import { upgrad } from "./upgrad.ts";
+import { config } from "./config.ts";
+import { peltr } from "./peltr.ts";
 
 /** The built-in methods, each with its own option type (e.g. `BUILTIN_METHODS.gradcraft.defaults.tau`). */
-export const BUILTIN_METHODS = { ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft } as const;
+export const BUILTIN_METHODS = { ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft, fairgrad, upgrad, config, peltr } as const;
 
 /** A registry entry with its option type erased (what the registry stores). */
 export type AnyMethodEntry = MethodEntry<Record<string, unknown>>;
@@ -44,6 +48,8 @@ const ALIASES: Record<string, string> = {
   "db-mtl": "dbmtl",
   "nash-mtl": "nashmtl",
   "aligned-mtl": "alignedmtl",
+  "pe-ltr": "peltr",
+  conflictfree: "config",
 };
 
 export function methodNames(): string[] {
