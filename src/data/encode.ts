@@ -32,7 +32,9 @@ import { dirname, join, sep } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { DataError } from "./errors.ts";
 import { compileExpr } from "./expr.ts";
-import { checkMemoryLimit, checkRowCount, Db, describe, encodeSelect, featureSelect, inspectInput, lockDown, num, readerSql, resolveCsv, type CsvResolved, type ManifestDense, type ManifestField, type ManifestSide } from "./prepare.ts";
+import { checkMemoryLimit, checkRowCount, Db, describe, inspectInput, lockDown, num, readerSql, resolveCsv, type CsvResolved } from "./duckdb.ts";
+import { encodeSelect, featureSelect } from "./sql.ts";
+import type { ManifestDense, ManifestField, ManifestSide } from "./manifest.ts";
 import { DEFAULT_TIMEZONE, denseDefs, fieldDefs, quoteIdent, quoteStr, specTimeZone, type DatasetSpec } from "./spec.ts";
 
 /** How one field is encoded (features.json `fields[i]`). */

@@ -6,12 +6,15 @@ export class DataError extends Error {
   readonly column: string | undefined;
   /** Number of rows affected, when it applies. */
   readonly rows: number | undefined;
+  /** The 1-based line of `file` the problem was found on, when it applies. */
+  readonly line: number | undefined;
 
-  constructor(message: string, where: { file?: string; column?: string; rows?: number } = {}) {
+  constructor(message: string, where: { file?: string; column?: string; rows?: number; line?: number } = {}) {
     super(message);
     this.name = "DataError";
     this.file = where.file;
     this.column = where.column;
     this.rows = where.rows;
+    this.line = where.line;
   }
 }

@@ -23,7 +23,9 @@ export {
 } from "./spec.ts";
 export { renderSpecReference, SPEC_REFERENCE_PATH } from "./spec-reference.ts";
 export { BUILTIN_DATASETS, bundledDataDir, kuairandSpec, wechatSpec, resolveSpec, loadSpecFile } from "./builtin.ts";
-export { prepareDataset, datasetHash, removeStaleTemps, DEFAULT_CACHE_DIR, type Manifest, type PrepareOptions, type PrepareResult } from "./prepare.ts";
+export { prepareDataset, type PrepareOptions, type PrepareResult } from "./prepare.ts";
+export { datasetHash, type Manifest } from "./manifest.ts";
+export { removeStaleTemps, DEFAULT_CACHE_DIR } from "./cache.ts";
 export { openPrepared, mixSeed, type ReaderOptions } from "./reader.ts";
 export { verifyPrepared, scanCsv, type VerifyMode, type CsvInfo, type CsvScanOptions } from "./integrity.ts";
 export { compileExpr, ALLOWED_FUNCTIONS } from "./expr.ts";

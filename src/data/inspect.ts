@@ -3,7 +3,8 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { SplitName } from "./types.ts";
 import type { DatasetSpec } from "./spec.ts";
-import { prepareDataset, SPLITS, type Manifest, type PrepareOptions } from "./prepare.ts";
+import { prepareDataset, type PrepareOptions } from "./prepare.ts";
+import { SPLITS, type Manifest } from "./manifest.ts";
 import { readManifestFile } from "./reader.ts";
 
 export interface SplitSummary {

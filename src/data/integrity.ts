@@ -4,23 +4,28 @@
  * - `scanCsv` streams a CSV or CSV.gz file once before DuckDB reads it: gzip streams are fully
  *   decompressed by node:zlib, which checks every member's CRC32 and ISIZE trailer and fails on a
  *   stream that stops early (also when the cut falls exactly on a line boundary: the deflate end
- *   block and the 8-byte trailer are then missing). The decompressed text is parsed as RFC 4180
- *   CSV (delimiter given, or taken from the first line: the most frequent of , TAB ; |; quoting
- *   with the given quote character, default ", doubled inside quotes; CR LF or LF line ends; blank
- *   lines skipped, as DuckDB does) to give clear errors for empty files, header-only files, ragged
- *   rows and unterminated quotes, and to count the data rows of each file. A file without a header
- *   row (`header: false`) has its column names given, and its first line is a data row.
+ *   block and the 8-byte trailer are then missing). The text is checked against its encoding
+ *   (UTF-8 by default: a Latin-1 file fails here, naming its first bad line; UTF-16 little-endian
+ *   is transcoded to UTF-8 first; Latin-1 is read byte by byte), then parsed as RFC 4180 CSV
+ *   (delimiter of 1 to 4 bytes given, or taken from the first line: the most frequent of , TAB ; |;
+ *   quoting with the given quote character, default ", doubled inside quotes unless an escape
+ *   character is given; CR LF or LF line ends; blank lines skipped, as DuckDB does) to give clear
+ *   errors for empty files, header-only files, ragged rows and unterminated quotes, and to count the
+ *   data rows of each file. A file without a header row (`header: false`) has its column names
+ *   given, and its first line is a data row. `csvLineOf` turns DuckDB's CSV line numbers (which
+ *   count a quoted value's line breaks as none) into the file's physical 1-based line.
  * - `verifyPrepared` checks a prepared cache folder against its manifest: every column file must
  *   have the size rows x width and the CRC32 recorded when it was written, labels must be 0/1,
  *   ids must lie inside their vocabulary (a multi-valued field's rows: a first id >= 0, then ids
  *   or -1 padding, padding only at the end) and dense values must be finite.
  */
+import { isUtf8 } from "node:buffer";
 import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, crc32 } from "node:zlib";
 import { DataError } from "./errors.ts";
-import type { Manifest, VocabFile } from "./prepare.ts";
+import type { Manifest, VocabFile } from "./manifest.ts";
 import type { SplitName } from "./types.ts";
 
 export interface CsvInfo {
@@ -38,10 +43,14 @@ export interface CsvScanOptions {
   header?: boolean;
   /** Column names of a file without a header (required when header is false). */
   columns?: readonly string[];
-  /** One-byte delimiter (default: detected from the first line). */
+  /** Delimiter of 1 to 4 ASCII characters (default: detected from the first line). */
   delimiter?: string;
   /** One-byte quote character (default '"'). */
   quote?: string;
+  /** One-byte escape character inside quotes (default: the quote, i.e. doubled quotes). */
+  escape?: string;
+  /** Text encoding (default "utf-8"); see CsvEncoding. */
+  encoding?: "utf-8" | "latin-1" | "utf-16";
 }
 
 const DELIMS = [",", "\t", ";", "|"];
@@ -60,8 +69,15 @@ export function isParquet(file: string): boolean {
   return file.toLowerCase().endsWith(".parquet");
 }
 
-/** Splits one record's bytes into unquoted fields (used for the header only). */
-function splitRecord(bytes: Uint8Array, delim: number, QUOTE: number): string[] {
+/** Whether `delim` (non-empty) occurs in `bytes` at `i`. */
+function delimAt(bytes: Uint8Array, i: number, delim: Uint8Array): boolean {
+  if (delim.length === 0 || i + delim.length > bytes.length) return false;
+  for (let k = 0; k < delim.length; k++) if (bytes[i + k] !== delim[k]) return false;
+  return true;
+}
+
+/** Splits one record's bytes into unquoted fields (used for the header only); ESC < 0: doubled quotes. */
+function splitRecord(bytes: Uint8Array, delim: Uint8Array, QUOTE: number, ESC: number, text: BufferEncoding): string[] {
   const out: string[] = [];
   let cur: number[] = [];
   let inQ = false;
@@ -69,29 +85,58 @@ function splitRecord(bytes: Uint8Array, delim: number, QUOTE: number): string[] 
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i] as number;
     if (inQ) {
-      if (b === QUOTE) {
+      if (b === ESC && i + 1 < bytes.length) cur.push(bytes[++i] as number);
+      else if (b === QUOTE) {
         if (bytes[i + 1] === QUOTE) {
           cur.push(QUOTE);
           i++;
         } else inQ = false;
       } else cur.push(b);
-    } else if (b === delim) {
-      out.push(Buffer.from(cur).toString("utf8"));
+    } else if (delimAt(bytes, i, delim)) {
+      out.push(Buffer.from(cur).toString(text));
       cur = [];
       atStart = true;
+      i += delim.length - 1;
       continue;
     } else if (b === QUOTE && atStart) inQ = true;
     else cur.push(b);
     atStart = false;
   }
-  out.push(Buffer.from(cur).toString("utf8"));
+  out.push(Buffer.from(cur).toString(text));
   return out;
+}
+
+/** KMP failure function of a delimiter (longest proper prefix that is also a suffix, per prefix length). */
+function failure(p: Uint8Array): Int32Array {
+  const f = new Int32Array(p.length);
+  for (let i = 1, k = 0; i < p.length; i++) {
+    while (k > 0 && p[i] !== p[k]) k = f[k - 1] as number;
+    if (p[i] === p[k]) k++;
+    f[i] = k;
+  }
+  return f;
+}
+
+/** Thrown inside the scanner to stop reading once `stopAtLine` is reached (see csvLineOf). */
+class Stop {
+  constructor(readonly line: number) {}
 }
 
 /** Streaming RFC 4180 record scanner; the delimiter is fixed once the header is complete. */
 class CsvScanner {
-  private delim = -1;
+  /** Delimiter bytes (empty: a single-column file, nothing splits). */
+  private delim: Uint8Array = new Uint8Array(0);
+  private delimFail: Int32Array = new Int32Array(0);
+  /** Bytes of the delimiter matched so far (multi-byte delimiters). */
+  private dm = 0;
   private readonly quote: number;
+  /** Escape byte inside quotes; -1 when it is the quote itself (doubled quotes). */
+  private readonly escape: number;
+  private readonly text: BufferEncoding;
+  private headerEsc = false;
+  private headerLine = 1;
+  /** Line ends outside quotes so far: DuckDB's line numbers count these (see csvLineOf). */
+  private logical = 0;
   private readonly hasHeader: boolean;
   private header: number[] = [];
   private headerDone = false;
@@ -105,6 +150,10 @@ class CsvScanner {
   private fields = 1;
   private recLen = 0;
   private line = 1;
+  /** The 1-based physical line of the next byte. */
+  get currentLine(): number {
+    return this.line;
+  }
   private recLine = 1;
   private snippet: number[] = [];
   private prevCR = false;
@@ -114,16 +163,30 @@ class CsvScanner {
   constructor(
     private readonly file: string,
     private readonly opts: CsvScanOptions = {},
+    /** Stop (throw Stop) when DuckDB's line `stopAtLine` begins (see csvLineOf). */
+    private readonly stopAtLine = 0,
   ) {
     this.quote = (opts.quote ?? '"').charCodeAt(0);
+    this.escape = opts.escape === undefined || opts.escape === (opts.quote ?? '"') ? -1 : opts.escape.charCodeAt(0);
+    this.text = opts.encoding === "latin-1" ? "latin1" : "utf8";
     this.hasHeader = opts.header ?? true;
     if (!this.hasHeader && !opts.columns?.length) throw new Error("scanCsv: a file without a header needs its column names");
     for (const [k, v] of [
       ["delimiter", opts.delimiter],
       ["quote", opts.quote],
+      ["escape", opts.escape],
     ] as const) {
-      if (v !== undefined && (v.length !== 1 || v.charCodeAt(0) > 0x7f)) throw new DataError(`${file}: the CSV ${k} must be one ASCII character, got ${JSON.stringify(v)}`, { file });
+      const max = k === "delimiter" ? 4 : 1;
+      if (v !== undefined && (v.length < 1 || v.length > max || ![...v].every((c) => c.charCodeAt(0) > 0 && c.charCodeAt(0) < 0x80) || /[\r\n]/.test(v))) {
+        throw new DataError(`${file}: the CSV ${k} must be ${max === 1 ? "one ASCII character" : `1 to ${max} ASCII characters`} (no line break), got ${JSON.stringify(v.slice(0, 40))}`, { file });
+      }
     }
+  }
+
+  /** A line end outside quotes: DuckDB's next line begins. */
+  private lineEnd(): void {
+    this.logical++;
+    if (this.stopAtLine > 0 && this.logical + 1 >= this.stopAtLine) throw new Stop(this.line);
   }
 
   push(chunk: Uint8Array): void {
@@ -147,15 +210,19 @@ class CsvScanner {
         continue;
       }
       this.prevCR = false;
-      if (b === this.quote) this.headerInQ = !this.headerInQ;
+      if (this.headerEsc) this.headerEsc = false;
+      else if (this.headerInQ && b === this.escape) this.headerEsc = true;
+      else if (b === this.quote) this.headerInQ = !this.headerInQ;
       if ((b === LF || b === CR) && !this.headerInQ) {
         this.prevCR = b === CR;
         this.line++;
+        this.lineEnd();
         if (this.header.length === 0) continue; // blank lines before the header
         this.finishHeader();
         continue;
       }
       if (b === LF) this.line++;
+      if (this.header.length === 0) this.headerLine = this.line;
       this.header.push(b);
       if (this.header.length > 16 << 20) throw new DataError(`${this.file}: the header line is longer than 16 MiB (is this a CSV file?)`, { file: this.file });
     }
@@ -164,8 +231,12 @@ class CsvScanner {
 
   /** The record state machine over data bytes (after the header). */
   private records(chunk: Uint8Array, from: number): void {
-    const d = this.delim;
+    const delim = this.delim;
+    const dl = delim.length;
+    const d = dl === 1 ? (delim[0] as number) : -1;
+    const fail = this.delimFail;
     const QUOTE = this.quote;
+    const ESC = this.escape;
     for (let i = from; i < chunk.length; i++) {
       const b = chunk[i] as number;
       if (this.prevCR) {
@@ -174,7 +245,15 @@ class CsvScanner {
       }
       if (this.state === 2) {
         if (b === QUOTE) this.state = 3;
+        else if (b === ESC) this.state = 4;
         else if (b === LF) this.line++;
+        this.keep(b);
+        continue;
+      }
+      if (this.state === 4) {
+        // the character after an escape inside quotes is literal
+        if (b === LF) this.line++;
+        this.state = 2;
         this.keep(b);
         continue;
       }
@@ -191,14 +270,29 @@ class CsvScanner {
         this.endRecord();
         this.line++;
         this.recLine = this.line;
+        this.lineEnd();
         continue;
       }
       this.keep(b);
-      if (b === d) {
+      if (dl <= 1) {
+        if (b === d) {
+          this.fields++;
+          this.state = 0;
+        } else if (b === QUOTE && this.state === 0) this.state = 2;
+        else this.state = 1;
+        continue;
+      }
+      // a delimiter of several bytes (e.g. "::"): matched across chunks, leftmost first (KMP)
+      let m = this.dm;
+      while (m > 0 && b !== delim[m]) m = fail[m - 1] as number;
+      if (b === delim[m]) m++;
+      if (m === dl) {
         this.fields++;
         this.state = 0;
-      } else if (b === QUOTE && this.state === 0) this.state = 2;
+        m = 0;
+      } else if (m === 0 && b === QUOTE && this.state === 0) this.state = 2;
       else this.state = 1;
+      this.dm = m;
     }
   }
 
@@ -210,9 +304,12 @@ class CsvScanner {
   private finishHeader(): void {
     const h = Uint8Array.from(this.header);
     const QUOTE = this.quote;
+    if (h.includes(0) && this.opts.encoding !== "utf-16") {
+      throw new DataError(`${this.file}: line ${this.headerLine} (the ${this.hasHeader ? "header" : "first line"}) holds NUL bytes: if the file is UTF-16, set csv.encoding to "utf-16" (see docs/spec-reference.md)`, { file: this.file, line: this.headerLine });
+    }
     if (this.opts.delimiter !== undefined) {
       this.delimiter = this.opts.delimiter;
-      this.delim = this.delimiter.charCodeAt(0);
+      this.delim = Uint8Array.from(Buffer.from(this.delimiter, "latin1"));
     } else {
       const counts = DELIMS.map((c) => {
         const code = c.charCodeAt(0);
@@ -227,12 +324,13 @@ class CsvScanner {
       let best = 0;
       for (let k = 1; k < DELIMS.length; k++) if ((counts[k] as number) > (counts[best] as number)) best = k;
       this.delimiter = DELIMS[best] as string;
-      this.delim = (counts[best] as number) > 0 ? this.delimiter.charCodeAt(0) : -1;
+      this.delim = (counts[best] as number) > 0 ? Uint8Array.of(this.delimiter.charCodeAt(0)) : new Uint8Array(0);
     }
+    this.delimFail = failure(this.delim);
     this.headerDone = true;
     this.header = [];
     if (this.hasHeader) {
-      this.columns = splitRecord(h, this.delim, QUOTE);
+      this.columns = splitRecord(h, this.delim, QUOTE, this.escape, this.text);
       this.nCols = this.columns.length;
       this.recLine = this.line;
       return;
@@ -253,16 +351,18 @@ class CsvScanner {
     if (this.recLen > 0) {
       this.rows++;
       if (this.fields !== this.nCols) {
-        const text = Buffer.from(this.snippet).toString("utf8") + (this.recLen > this.snippet.length ? "..." : "");
+        const text = Buffer.from(this.snippet).toString(this.text) + (this.recLen > this.snippet.length ? "..." : "");
         const want = this.hasHeader ? `the header has ${this.nCols}` : `csv.columns names ${this.nCols}`;
         throw new DataError(`${this.file}: ragged row ${this.rows} (line ${this.recLine}) has ${this.fields} fields but ${want} (${delimName(this.delimiter)}-separated): ${JSON.stringify(text)}`, {
           file: this.file,
+          line: this.recLine,
         });
       }
     }
     this.fields = 1;
     this.recLen = 0;
     this.state = 0;
+    this.dm = 0;
     this.snippet = [];
   }
 
@@ -280,7 +380,9 @@ class CsvScanner {
     this.endRecord();
     if (this.rows === 0) {
       if (!this.hasHeader) throw new DataError(`${this.file} has no data rows`, { file: this.file, rows: 0 });
-      throw new DataError(`${this.file} has a header (${this.columns.join(", ")}) but no data rows`, { file: this.file, rows: 0 });
+      // the header as read (cut: a file read in the wrong encoding can be one huge "header")
+      const head = this.columns.join(", ");
+      throw new DataError(`${this.file} has a header (${head.length > 200 ? `${head.slice(0, 200)}… (${head.length} characters: is csv.encoding right?)` : head}) but no data rows`, { file: this.file, rows: 0 });
     }
     return { columns: this.columns, delimiter: this.delimiter, rows: this.rows };
   }
@@ -302,22 +404,129 @@ function gzipError(file: string, e: unknown, produced: number): DataError {
   return new DataError(`corrupt gzip: ${file}: ${msg}`, { file });
 }
 
+/** Length of `b` without a UTF-8 sequence cut off at its end (that part is carried to the next chunk). */
+function completeUtf8(b: Uint8Array): number {
+  for (let i = b.length - 1; i >= Math.max(0, b.length - 3); i--) {
+    const c = b[i] as number;
+    if ((c & 0xc0) === 0x80) continue; // continuation byte: look further back
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return b.length - i < need ? i : b.length;
+  }
+  return b.length;
+}
+
+/** Offset of the first byte of `b` that is not part of a valid UTF-8 sequence (b.length when none). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i] as number;
+    let n: number;
+    let min: number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) [n, min] = [1, 0x80];
+    else if (c >= 0xe0 && c <= 0xef) [n, min] = [2, 0x800];
+    else if (c >= 0xf0 && c <= 0xf4) [n, min] = [3, 0x10000];
+    else return i;
+    let cp = c & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const x = b[i + k];
+      if (x === undefined || (x & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (x & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return b.length;
+}
+
+const ENCODING_HINT = 'set csv.encoding to "latin-1" (ISO-8859-1, e.g. MovieLens .dat files) or "utf-16", whichever the file is written in (see docs/spec-reference.md)';
+
 /**
- * Reads a CSV / CSV.gz file once: verifies the gzip stream, checks the CSV structure and counts
- * the data rows. Throws a DataError naming the file (and row) on any problem.
+ * The text layer between the (decompressed) bytes and the scanner: UTF-8 is validated (chunk
+ * boundaries inside a character are carried over), UTF-16 LE is validated and transcoded to UTF-8,
+ * Latin-1 passes as it is (every byte is a character). A byte that does not belong throws,
+ * naming the file and the scanner's current line (the bytes before it are scanned first).
  */
-export async function scanCsv(file: string, opts: CsvScanOptions = {}): Promise<CsvInfo> {
-  if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
-  if (statSync(file).size === 0) throw new DataError(`${file} is empty (0 bytes)`, { file, rows: 0 });
-  const scanner = new CsvScanner(file, opts);
+function textLayer(file: string, encoding: NonNullable<CsvScanOptions["encoding"]>, scanner: CsvScanner): { push(chunk: Uint8Array): void; end(): void } {
+  if (encoding === "latin-1") return { push: (c) => scanner.push(c), end: () => {} };
+  if (encoding === "utf-8") {
+    let carry: Uint8Array | null = null;
+    const bad = (b: Uint8Array, at: number): DataError => {
+      scanner.push(b.subarray(0, at));
+      const byte = b[at];
+      const bom16 = scanner.currentLine === 1 && at === 0 && (byte === 0xff || byte === 0xfe);
+      return new DataError(
+        `${file}: line ${scanner.currentLine} is not valid UTF-8 (${byte === undefined ? "the file ends inside a character" : `byte 0x${byte.toString(16).toUpperCase().padStart(2, "0")}`}); the file is in another encoding: ${bom16 ? 'it starts with a UTF-16 byte-order mark: set csv.encoding to "utf-16"' : ENCODING_HINT}`,
+        { file, line: scanner.currentLine },
+      );
+    };
+    return {
+      push(chunk) {
+        const b: Uint8Array = carry ? Buffer.concat([carry, chunk]) : chunk;
+        const cut = completeUtf8(b);
+        const body = b.subarray(0, cut);
+        if (!isUtf8(body)) throw bad(body, firstInvalidUtf8(body));
+        scanner.push(body);
+        carry = cut < b.length ? Uint8Array.from(b.subarray(cut)) : null;
+      },
+      end() {
+        if (carry) throw bad(carry, carry.length);
+      },
+    };
+  }
+  // UTF-16 little-endian (DuckDB's "utf-16"): code units checked for lone surrogates, then transcoded to UTF-8
+  let carry: Uint8Array | null = null;
+  let first = true;
+  const bad = (units: Uint8Array, at: number, what: string): DataError => {
+    scanner.push(Buffer.from(Buffer.from(units.buffer, units.byteOffset, at).toString("utf16le"), "utf8"));
+    return new DataError(`${file}: line ${scanner.currentLine} is not valid UTF-16 little-endian (${what}); check csv.encoding (see docs/spec-reference.md)`, { file, line: scanner.currentLine });
+  };
+  return {
+    push(chunk) {
+      const b: Uint8Array = carry ? Buffer.concat([carry, chunk]) : chunk;
+      if (first && b.length >= 2) {
+        first = false;
+        if (b[0] === 0xfe && b[1] === 0xff) throw new DataError(`${file} is UTF-16 big-endian (it starts with the byte-order mark FE FF); DuckDB reads UTF-16 little-endian only: convert the file to UTF-16LE or UTF-8 (e.g. iconv -f UTF-16BE -t UTF-8)`, { file });
+      } else if (first) {
+        carry = Uint8Array.from(b);
+        return;
+      }
+      let n = b.length & ~1;
+      // a high surrogate at the end waits for its pair
+      if (n >= 2) {
+        const last = (b[n - 2] as number) | ((b[n - 1] as number) << 8);
+        if (last >= 0xd800 && last <= 0xdbff) n -= 2;
+      }
+      const units = Uint8Array.from(b.subarray(0, n));
+      for (let i = 0; i < n; i += 2) {
+        const u = (units[i] as number) | ((units[i + 1] as number) << 8);
+        if (u >= 0xd800 && u <= 0xdbff) {
+          const v = (units[i + 2] as number) | ((units[i + 3] as number) << 8);
+          if (!(v >= 0xdc00 && v <= 0xdfff)) throw bad(units, i, `a high surrogate 0x${u.toString(16).toUpperCase()} without its pair`);
+          i += 2;
+        } else if (u >= 0xdc00 && u <= 0xdfff) throw bad(units, i, `a lone low surrogate 0x${u.toString(16).toUpperCase()}`);
+      }
+      scanner.push(Buffer.from(Buffer.from(units.buffer, units.byteOffset, n).toString("utf16le"), "utf8"));
+      carry = n < b.length ? Uint8Array.from(b.subarray(n)) : null;
+    },
+    end() {
+      if (carry && carry.length > 0) throw bad(carry, 0, carry.length % 2 === 1 ? "the file ends inside a code unit (an odd number of bytes)" : "the file ends inside a surrogate pair");
+    },
+  };
+}
+
+/** Streams `file` (gunzipped when .gz) through `consume`; errors become DataErrors naming the file (the consumer's own errors are kept). */
+async function streamFile(file: string, consume: (chunk: Uint8Array) => void): Promise<void> {
   let produced = 0;
-  // The scanner's own error is kept: pipeline may report the resulting abort of the gunzip stream instead.
+  // The consumer's own error is kept: pipeline may report the resulting abort of the gunzip stream instead.
   let scanError: unknown = null;
   const sink = async (src: AsyncIterable<Buffer>): Promise<void> => {
     for await (const chunk of src) {
       produced += chunk.length;
       try {
-        scanner.push(chunk);
+        consume(chunk);
       } catch (e) {
         scanError = e;
         throw e;
@@ -334,15 +543,44 @@ export async function scanCsv(file: string, opts: CsvScanOptions = {}): Promise<
     if (isGzip(file) && typeof (e as { code?: unknown }).code === "string" && String((e as { code: string }).code).startsWith("Z_")) throw gzipError(file, e, produced);
     throw new DataError(`reading ${file}: ${e instanceof Error ? e.message : String(e)}`, { file });
   }
+}
+
+/**
+ * Reads a CSV / CSV.gz file once: verifies the gzip stream, checks the text against its encoding
+ * and the CSV structure, and counts the data rows. Throws a DataError naming the file (and line) on
+ * any problem.
+ */
+export async function scanCsv(file: string, opts: CsvScanOptions = {}): Promise<CsvInfo> {
+  if (!existsSync(file)) throw new DataError(`input file not found: ${file}`, { file });
+  if (statSync(file).size === 0) throw new DataError(`${file} is empty (0 bytes)`, { file, rows: 0 });
+  const scanner = new CsvScanner(file, opts);
+  const text = textLayer(file, opts.encoding ?? "utf-8", scanner);
+  await streamFile(file, (c) => text.push(c));
+  text.end();
   return scanner.end();
 }
 
-// ---- prepared cache ----------------------------------------------------------------------------
-
-export interface CacheFile {
-  bytes: number;
-  crc32: number;
+/**
+ * The physical 1-based line of `file` at which DuckDB's CSV line `duckLine` begins. DuckDB counts
+ * a line break inside a quoted value as no line, so after a multi-line value its numbers fall
+ * behind the file's; this reads the file again (as scanCsv does) up to that line. Null when the
+ * file cannot be read that far.
+ */
+export async function csvLineOf(file: string, opts: CsvScanOptions, duckLine: number): Promise<number | null> {
+  if (!(Number.isInteger(duckLine) && duckLine >= 1)) return null;
+  if (duckLine === 1) return 1;
+  const scanner = new CsvScanner(file, opts, duckLine);
+  const text = textLayer(file, opts.encoding ?? "utf-8", scanner);
+  try {
+    await streamFile(file, (c) => text.push(c));
+  } catch (e) {
+    if (e instanceof Stop) return e.line;
+    return null;
+  }
+  return null;
 }
+
+// ---- prepared cache ----------------------------------------------------------------------------
 
 /** One column file of a prepared split: path relative to the dataset folder, bytes per row, what it holds and its value bound. */
 export interface SplitFile {

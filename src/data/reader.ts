@@ -1,5 +1,5 @@
 /**
- * Streams mini-batches from a prepared dataset folder (see prepare.ts for the layout).
+ * Streams mini-batches from a prepared dataset folder (see manifest.ts for the layout).
  *
  * Memory is independent of the split size: rows are read in blocks of `blockRows` rows with
  * fs.readSync into a window buffer of `windowBlocks` blocks.
@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { Rng } from "../util/rng.ts";
 import { DataError } from "./errors.ts";
 import { loadManifest, verifyPrepared, type VerifyMode } from "./integrity.ts";
-import type { Manifest } from "./prepare.ts";
+import type { Manifest } from "./manifest.ts";
 import type { Batch, DatasetMeta, FieldInfo, IterateOptions, PreparedDataset, SplitName, SplitReader } from "./types.ts";
 
 export interface ReaderOptions {

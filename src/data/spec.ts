@@ -19,15 +19,26 @@ export interface CsvOptions {
   header?: boolean;
   /** Column names, in file order; required when `header` is false. */
   columns?: string[];
-  /** One-character field delimiter (default: detected from the first line among `,` TAB `;` `|`). */
+  /** Field delimiter of 1 to 4 ASCII characters, e.g. `::` (default: detected from the first line among `,` TAB `;` `|`). */
   delimiter?: string;
-  /** One-character quote (default `"`); a quote inside a quoted value is written twice. */
+  /** One-character quote (default `"`); a quote inside a quoted value is written twice unless `escape` says otherwise. */
   quote?: string;
+  /** One character that makes the next character inside a quoted value literal (default: the quote, i.e. doubled quotes). */
+  escape?: string;
+  /** Text encoding of the file (default "utf-8"). */
+  encoding?: CsvEncoding;
   /** Values read as NULL (default [""]: an empty field). */
   nullStrings?: string[];
   /** Remove leading and trailing spaces from every text value (default false: they are kept). */
   trim?: boolean;
 }
+
+/** The text encodings DuckDB's CSV reader knows without an extension (UTF-16 is read little-endian). */
+export const CSV_ENCODINGS = ["utf-8", "latin-1", "utf-16"] as const;
+export type CsvEncoding = (typeof CSV_ENCODINGS)[number];
+
+/** Longest CSV delimiter, in bytes (DuckDB: "The delimiter option cannot exceed a size of 4 bytes"). */
+export const MAX_DELIMITER_BYTES = 4;
 
 export interface ColumnRef {
   /** Field name (as it appears in DatasetMeta.fields). */
@@ -99,7 +110,13 @@ export type SplitSpec =
    * Pre-split data: one file (or list) per split. Without `val` files, a `valFraction` of the
    * train files' rows (chosen by the same hash of the row position and `seed`) becomes the val split.
    */
-  | { kind: "files"; train: string | string[]; val?: string | string[]; test: string | string[]; valFraction?: number; seed?: number };
+  | { kind: "files"; train: string | string[]; val?: string | string[]; test: string | string[]; valFraction?: number; seed?: number }
+  /**
+   * The last `test` share of the rows by `column` (a time or number column) is the test split, the
+   * `val` share before it the val split, the rest train; rows sharing a boundary value go to the
+   * later split (see TIME_FRACTION_SPLIT).
+   */
+  | { kind: "time-fraction"; column: string; val: number; test: number };
 
 export interface DatasetSpec {
   name: string;
@@ -168,6 +185,7 @@ export const SPEC_DEFAULTS = {
   pooling: "mean" as const,
   buckets: 10,
   quote: '"',
+  encoding: "utf-8" as CsvEncoding,
   nullStrings: [""] as string[],
 };
 
@@ -213,12 +231,26 @@ const CSV_SCHEMA: ObjectSchema = {
       example: ["age", "workclass", "income"],
     },
     delimiter: {
-      schema: { type: "string", length: 1 },
+      schema: { type: "string" },
       defaultText: "detected: the most frequent of `,` TAB `;` `|` outside quotes in the first line (`,` when none occurs)",
-      description: "Field delimiter (one character; TAB is `\"\\t\"`).",
-      example: ";",
+      description: `Field delimiter: 1 to ${MAX_DELIMITER_BYTES} ASCII characters (DuckDB's limit is ${MAX_DELIMITER_BYTES} bytes), e.g. \`"::"\` for MovieLens \`.dat\` files; TAB is \`"\\t"\`. A delimiter of more than one character is never detected: set it.`,
+      example: "::",
     },
-    quote: { schema: { type: "string", length: 1 }, default: SPEC_DEFAULTS.quote, description: "Quote character; a quote inside a quoted value is written twice.", example: "'" },
+    quote: { schema: { type: "string", length: 1 }, default: SPEC_DEFAULTS.quote, description: "Quote character (one ASCII character); a quote inside a quoted value is written twice unless `escape` is set.", example: "'" },
+    escape: {
+      schema: { type: "string", length: 1 },
+      defaultText: "the quote (a quote inside quotes is written twice)",
+      description: "Escape character (one ASCII character) inside quoted values: the character after it is taken literally, e.g. `\"\\\\\"` for `\"say \\\"hi\\\"\"`.",
+      example: "\\",
+    },
+    encoding: {
+      schema: { type: "string", enum: CSV_ENCODINGS },
+      default: SPEC_DEFAULTS.encoding,
+      description:
+        "Text encoding of the file: `utf-8`, `latin-1` (ISO-8859-1, e.g. the MovieLens 1M `.dat` files) or `utf-16` (little-endian, with or without a byte-order mark). " +
+        "The file is checked before it is read: a file that is not valid in its encoding (e.g. Latin-1 text read as UTF-8) fails at once, naming the file and line.",
+      example: "latin-1",
+    },
     nullStrings: {
       schema: { type: "list", items: { type: "string", allowEmpty: true } },
       default: SPEC_DEFAULTS.nullStrings,
@@ -234,7 +266,10 @@ const CSV_SCHEMA: ObjectSchema = {
       example: true,
     },
   },
-  rules: ["`columns` is required when `header` is false and not allowed otherwise; its names must be distinct.", "`delimiter` and `quote` must differ and must not be a line break."],
+  rules: [
+    "`columns` is required when `header` is false and not allowed otherwise; its names must be distinct.",
+    `\`delimiter\`, \`quote\` and \`escape\` are printable ASCII (TAB allowed in \`delimiter\`), never a line break; \`delimiter\` is 1 to ${MAX_DELIMITER_BYTES} characters and holds neither the quote nor the escape character.`,
+  ],
   check(o, path) {
     if (o.header === false && o.columns === undefined) specFail(`${path}.columns`, "is required when header is false (the names of the columns, in file order)");
     if (o.header !== false && o.columns !== undefined) specFail(`${path}.columns`, "is only allowed with header: false (a file with a header row names its columns)");
@@ -247,13 +282,22 @@ const CSV_SCHEMA: ObjectSchema = {
     }
     const d = o.delimiter as string | undefined;
     const q = (o.quote as string | undefined) ?? SPEC_DEFAULTS.quote;
+    const esc = o.escape as string | undefined;
     for (const [k, v] of [
       ["delimiter", d],
       ["quote", o.quote as string | undefined],
+      ["escape", esc],
     ] as const) {
-      if (v === "\n" || v === "\r") specFail(`${path}.${k}`, "must not be a line break");
+      if (v === undefined) continue;
+      if (/[\r\n]/.test(v)) specFail(`${path}.${k}`, "must not be or hold a line break");
+      for (const ch of v) {
+        if (!(ch === "\t" && k === "delimiter") && !/^[\x20-\x7e]$/.test(ch)) specFail(`${path}.${k}`, `must be printable ASCII${k === "delimiter" ? " (or TAB)" : ""}; got ${JSON.stringify(v)} (the character ${JSON.stringify(ch)})`);
+      }
     }
+    if (d !== undefined && (d.length < 1 || d.length > MAX_DELIMITER_BYTES)) specFail(`${path}.delimiter`, `must be 1 to ${MAX_DELIMITER_BYTES} characters (DuckDB reads delimiters of at most ${MAX_DELIMITER_BYTES} bytes); got ${d.length}: ${JSON.stringify(d.slice(0, 40))}`);
     if (d !== undefined && d === q) specFail(path, `uses ${JSON.stringify(d)} as both delimiter and quote`);
+    if (d !== undefined && d.includes(q)) specFail(`${path}.delimiter`, `must not hold the quote character ${JSON.stringify(q)} (got ${JSON.stringify(d)})`);
+    if (d !== undefined && esc !== undefined && d.includes(esc)) specFail(`${path}.delimiter`, `must not hold the escape character ${JSON.stringify(esc)} (got ${JSON.stringify(d)})`);
   },
 };
 
@@ -457,6 +501,31 @@ const FILES_SPLIT: ObjectSchema = {
   },
 };
 
+const TIME_FRACTION_SPLIT: ObjectSchema = {
+  type: "object",
+  title: "Split `time-fraction`",
+  anchor: "split-time-fraction",
+  tagValue: "time-fraction",
+  description:
+    "The last rows by time are the test split and the rows just before them the val split, computed in SQL: with n the number of rows whose `column` is not NULL, " +
+    "k_test = round(n * test) and k_val = round(n * val), and the rows ordered by `column` ascending, test holds every row whose value is >= the value at 0-based position n - k_test, " +
+    "val every other row whose value is >= the value at position n - k_test - k_val, train the rest. " +
+    "Ties: all rows that share a boundary value go to the later split (no time value is in two splits), so with ties at a boundary the later split is larger than its share; with distinct values the splits hold exactly k_test and k_val rows. " +
+    "The result depends only on the values, not on the order of the rows in the file. Rows whose value is NULL are in no split (dropped, counted in the manifest as `droppedRows`). " +
+    "The manifest records where val and test start (`splitBoundaries`).",
+  props: {
+    kind: { schema: { type: "string", enum: ["time-fraction"] }, required: true, description: "Split kind.", example: "time-fraction" },
+    column: { schema: str(), required: true, description: "Time column: a number (e.g. Unix seconds), DATE or TIMESTAMP column of the log or a joined table.", example: "timestamp" },
+    val: { schema: { type: "number", min: 0, max: 1, minExclusive: true }, required: true, description: "Share of the rows in val (the rows just before test).", example: 0.1 },
+    test: { schema: { type: "number", min: 0, max: 1, minExclusive: true }, required: true, description: "Share of the rows in test (the last ones).", example: 0.1 },
+  },
+  rules: ["0 < val, 0 < test and val + test < 1."],
+  check(s) {
+    const tot = (s.val as number) + (s.test as number);
+    if (!(tot < 1)) specFail("$.split", `val + test must be below 1 so that train keeps some rows (got ${tot})`);
+  },
+};
+
 function disjointRanges(s: Record<string, unknown>): void {
   for (let a = 0; a < 3; a++) {
     for (let b = a + 1; b < 3; b++) {
@@ -505,7 +574,7 @@ export const SPEC_SCHEMA: ObjectSchema = {
     numeric: { schema: fieldList(NUMERIC_SCHEMA), default: [], description: "Bucketised numeric fields (a string is a column name).", example: [{ name: "length_b", column: "length", buckets: 10 }] },
     dense: { schema: fieldList(DENSE_SCHEMA), default: [], description: "Standardised numeric inputs (a string is a column name).", example: [{ name: "income_z", column: "income", log1p: true }] },
     tasks: { schema: { type: "list", items: TASK_SCHEMA, minItems: 1 }, required: true, description: "Binary tasks (labels).", example: [{ name: "click", kind: "column", column: "clicked" }] },
-    split: { schema: { type: "tagged", tag: "kind", variants: [DATE_SPLIT, FRACTION_SPLIT, FILES_SPLIT] }, required: true, description: "How rows are split into train / val / test.", example: { kind: "fraction", train: 0.8, val: 0.1, test: 0.1, seed: 1, by: "user_id" } },
+    split: { schema: { type: "tagged", tag: "kind", variants: [DATE_SPLIT, FRACTION_SPLIT, FILES_SPLIT, TIME_FRACTION_SPLIT] }, required: true, description: "How rows are split into train / val / test.", example: { kind: "fraction", train: 0.8, val: 0.1, test: 0.1, seed: 1, by: "user_id" } },
     minCount: { schema: { type: "integer", min: 1, max: 1e9 }, default: 1, description: "Categorical values (and items) seen fewer times than this in train map to id 0.", example: 5 },
     singleClassLabels: { schema: { type: "string", enum: ["error", "warn"] }, default: "error", description: "What a label that is all 0 or all 1 in train does.", example: "warn" },
     timezone: {

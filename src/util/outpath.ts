@@ -113,7 +113,7 @@ function formatOf(p: string): string | null {
  * - export: `checksums.json` of format mtlcraft-export-* (src/deploy/model.ts);
  * - checkpoint / artifact: `checksums.json` or `state.json` of format mtlcraft-checkpoint-*
  *   (src/train/checkpoint.ts); an artefact's state records `json.artifact` (src/train/artifact.ts);
- * - dataset: `manifest.json` of format mtlcraft-dataset (src/data/prepare.ts).
+ * - dataset: `manifest.json` of format mtlcraft-dataset (src/data/manifest.ts).
  */
 export function folderKind(dir: string): FolderKind | null {
   const st = lstatOrNull(dir);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError, prepareDataset, validateSpec, type DatasetSpec } from "../../src/data/index.ts";
-import { checkMemoryLimit, shortDuckDbMessage } from "../../src/data/prepare.ts";
+import { checkMemoryLimit, shortDuckDbMessage } from "../../src/data/duckdb.ts";
 import { tempDir } from "./helpers.ts";
 
 const root = tempDir("errors");

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { compileExpr, DataError, openPrepared, prepareDataset, type Batch, type DatasetSpec } from "../../src/data/index.ts";
-import { lockDown } from "../../src/data/prepare.ts";
+import { lockDown } from "../../src/data/duckdb.ts";
 import { tempDir } from "./helpers.ts";
 
 const root = tempDir("sandbox");

@@ -64,13 +64,14 @@ test("validation is the schema's: JSON paths, unknown keys with a suggestion, ru
   bad({ csv: { hedaer: false } }, /\$\.csv\.hedaer is not a known key; did you mean "header"\?/);
   bad({ csv: { header: false } }, /\$\.csv\.columns is required when header is false/);
   bad({ csv: { columns: ["a"] } }, /\$\.csv\.columns is only allowed with header: false/);
-  bad({ csv: { delimiter: "||" } }, /\$\.csv\.delimiter must be a string of 1 character/);
+  bad({ csv: { delimiter: "|||||" } }, /\$\.csv\.delimiter must be 1 to 4 characters \(DuckDB reads delimiters of at most 4 bytes\); got 5/);
+  assert.equal(validateSpec({ ...base, csv: { delimiter: "||" } }).csv?.delimiter, "||", "a delimiter of several characters");
   bad({ categorical: [{ name: "t", maxLen: 4 }] }, /\$\.categorical\[0\]\.maxLen only applies to a multi-valued field/);
   bad({ categorical: [{ name: "t", separator: ",", pooling: "max" }] }, /\$\.categorical\[0\]\.pooling must be one of "mean", "sum"/);
   bad({ numeric: [{ name: "n", pointMass: 0 }] }, /\$\.numeric\[0\]\.pointMass must be a number in \(0, 1\]/);
   bad({ dense: [{ name: "user" }] }, /declares the field "user" twice/);
   bad({ dense: [{ name: "d", log1p: "yes" }] }, /\$\.dense\[0\]\.log1p must be true or false/);
-  bad({ split: { kind: "fractoin" } }, /\$\.split\.kind must be one of date, fraction, files \(got "fractoin"\); did you mean "fraction"\?/);
+  bad({ split: { kind: "fractoin" } }, /\$\.split\.kind must be one of date, fraction, files, time-fraction \(got "fractoin"\); did you mean "fraction"\?/);
   bad({ split: { kind: "fraction", train: 0.9, val: 0, test: 0.2, seed: 1 } }, /fractions must sum to 1/);
   assert.equal(validateSpec({ ...base, split: { kind: "fraction", train: 0.9, val: 0, test: 0.1, seed: 1 } }).split.kind, "fraction");
 });
