@@ -6,6 +6,7 @@
 //   JavaScript (rewriteRelativeImportExtensions) but not in the declarations, so the
 //   relative `.ts` specifiers of every .d.ts are rewritten to `.js` here.
 // - dist/cli.js (the package's `bin`) is made executable.
+// - dist/encoder.js (`mtlcraft/encoder`) and its .d.ts must exist and import nothing.
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -56,3 +57,13 @@ function walk(dir) {
 }
 walk(dist);
 chmodSync(join(dist, "cli.js"), 0o755);
+
+// `mtlcraft/encoder` (package.json exports) runs in browsers and edge runtimes: it must be there,
+// with its declarations, and import nothing (no `node:` module, no package, no other file).
+for (const f of ["encoder.js", "encoder.d.ts"]) {
+  const text = readFileSync(join(dist, f), "utf8");
+  if (/^\s*import\b|\bimport\s*\(|\brequire\s*\(|^\s*export\s[^;]*\bfrom\s/m.test(text)) {
+    console.error(`build: dist/${f} imports something; mtlcraft/encoder must stay dependency-free`);
+    process.exit(1);
+  }
+}

@@ -6,7 +6,7 @@ import { fuseModel } from "./fuse.ts";
 import { describeFusion } from "./fusion.ts";
 import { loadModel } from "./model.ts";
 import { scoreFile } from "./score.ts";
-import { checkMemoryLimit } from "../data/prepare.ts";
+import { checkMemoryLimit } from "../data/duckdb.ts";
 
 function int(name: string, min: number) {
   return (v: string): number => {

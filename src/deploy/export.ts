@@ -17,7 +17,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { DEFAULT_CACHE_DIR, type Manifest } from "../data/prepare.ts";
+import { DEFAULT_CACHE_DIR } from "../data/cache.ts";
+import type { Manifest } from "../data/manifest.ts";
 import { loadManifest, readVocab } from "../data/integrity.ts";
 import { openPrepared } from "../data/reader.ts";
 import type { PreparedDataset } from "../data/types.ts";

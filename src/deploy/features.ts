@@ -3,8 +3,9 @@
  * read its outputs. Written by `mtlcraft export`, read by `loadModel`.
  *
  * - `fields[i]`: the field's ONNX input, its source (log column, side-table column or SQL
- *   expression), and its encoding: categorical `ids` (raw value as text -> id; everything else,
- *   including NULL, gets `oov` = 0), multi-valued lists (`multi`: separator, maxLen, -1 padding),
+ *   expression), and its encoding: categorical `ids` (the canonical key of a value of the field's
+ *   `valueType` -> id, `canonicalKey` in src/encoder.ts: `9` for an integer or a DOUBLE 9.0,
+ *   `9.5` for a DECIMAL 9.50; everything else, including NULL, gets `oov` = 0), multi-valued lists (`multi`: separator, maxLen, -1 padding),
  *   numeric buckets (`pointMasses`, `boundaries`); `dense[j]` the mean and std of a dense input.
  * - `columns`: the training log's columns and their DuckDB types; `sides`: the side tables saved
  *   beside it (side_<i>.parquet) and the log column each is joined on.
@@ -15,9 +16,10 @@
 import { readFileSync } from "node:fs";
 import { DataError } from "../data/errors.ts";
 import type { FeatureEncoding } from "../data/encode.ts";
-import type { Manifest } from "../data/prepare.ts";
+import type { Manifest } from "../data/manifest.ts";
 import type { SplitName } from "../data/types.ts";
 import { FEATURES_SCHEMA, validateFile } from "./model-schema.ts";
+import { canonicalKey } from "../encoder.ts";
 
 export const FEATURES_FORMAT = "mtlcraft-features";
 export const FEATURES_VERSION = 1;
@@ -95,8 +97,7 @@ export function encodingOf(manifest: Manifest, vocab: (i: number) => { type: str
       const base = { name: mf.name, input: fieldInputs[i]!, kind: mf.kind, vocabSize: mf.vocabSize, source: srcOf(sf.f) };
       if (mf.kind === "numeric") return { ...base, pointMasses: [...(mf.pointMasses ?? [])], boundaries: [...(mf.boundaries ?? [])] };
       const v = vocab(i);
-      const ids: Record<string, number> = {};
-      v.values.forEach((t, k) => (ids[t] = k + 1));
+      const ids = canonicalVocab(`prepared dataset ${manifest.name}`, mf.name, mf.multi ? "VARCHAR" : v.type, v.values.map((t, k) => [t, k + 1] as const), { source: base.source });
       return {
         ...base,
         valueType: v.type,
@@ -128,5 +129,45 @@ export function readFeatures(path: string, bytes?: Uint8Array): FeaturesFile {
   if (x.format !== FEATURES_FORMAT) throw new DataError(`${path} is not an mtlcraft features file: its format is not "${FEATURES_FORMAT}"`, { file: path });
   if (x.version !== FEATURES_VERSION) throw new DataError(`${path}: version ${typeof x.version === "number" ? x.version : "(not a number)"} is not supported (this mtlcraft reads version ${FEATURES_VERSION})`, { file: path });
   validateFile(FEATURES_SCHEMA, f, path);
-  return f as FeaturesFile;
+  const ff = f as FeaturesFile;
+  // keys of an older export ("9.0" for a DOUBLE 9) are brought to the canonical form (the same values, so the same ids)
+  for (const field of ff.fields) {
+    if (field.kind !== "categorical" || !field.ids) continue;
+    field.ids = canonicalVocab(path, field.name, field.multi ? "VARCHAR" : (field.valueType ?? "VARCHAR"), Object.entries(field.ids), { file: path, source: field.source, redo: "export the model again" });
+  }
+  return ff;
+}
+
+/**
+ * A vocabulary (raw text -> id pairs, as DuckDB wrote the values of type `type`) keyed by the
+ * canonical key of each value (`canonicalKey` in src/encoder.ts, the form features.json keys have
+ * and every encoder looks values up in). Two values with the same canonical key (a DOUBLE's 0.0
+ * and -0.0) would have to share an id, so they are refused with an error naming the field and
+ * both values; so is a value that is not of the type. `where` names the file or dataset in
+ * messages, `o.source` the field's source (its column is named), `o.file` is the DataError's
+ * file, `o.redo` what to do about it.
+ */
+export function canonicalVocab(where: string, field: string, type: string, pairs: readonly (readonly [string, number])[], o: { file?: string; source?: { column: string } | { expr: string }; redo?: string } = {}): Record<string, number> {
+  const what = `field "${field}"${o.source && "column" in o.source ? ` (column "${o.source.column}", ${type})` : ` (${type})`}`;
+  const redo = o.redo ?? "map one of the values to the other in the spec (an `expr` field) and prepare the dataset again";
+  const ctx = o.file !== undefined ? { file: o.file } : {};
+  const ids = Object.create(null) as Record<string, number>;
+  const from = new Map<string, string>();
+  for (const [t, id] of pairs) {
+    const key = canonicalKey(type, t);
+    if (key === null) throw new DataError(`${where}: ${what} has a vocabulary value ${cut(t)} that is not a ${type} value; ${redo}`, ctx);
+    const prev = from.get(key);
+    if (prev !== undefined) {
+      throw new DataError(`${where}: ${what} has the vocabulary values ${cut(prev)} and ${cut(t)}, which are the same ${type} value (canonical key ${cut(key)}): an encoder could not tell them apart; ${redo}`, ctx);
+    }
+    from.set(key, t);
+    ids[key] = id;
+  }
+  return ids;
+}
+
+/** A value for a message: JSON, cut to 40 characters. */
+function cut(s: string): string {
+  const j = JSON.stringify(s);
+  return j.length > 42 ? `${j.slice(0, 40)}…"` : j;
 }

@@ -28,7 +28,7 @@ import { fusionFromJson, type Fusion } from "./fusion.ts";
 import { FUSION_SCHEMA, validateFile } from "./model-schema.ts";
 import { checkOnnxModel } from "./onnx-check.ts";
 import { specTimeZone } from "../data/spec.ts";
-import { zoneDependent } from "../data/prepare.ts";
+import { zoneDependent } from "../data/manifest.ts";
 
 export const EXPORT_FORMAT = "mtlcraft-export-1";
 export const CHECKSUMS = "checksums.json";
@@ -282,7 +282,7 @@ export async function loadModel(dir: string, opts: { threads?: number; ignoreFus
         if (src.length < n * L) throw new Error(`scoring batch: field "${f.name}" has ${src.length} ids for ${n} rows${L > 1 ? ` x ${L}` : ""}`);
         const ids = new BigInt64Array(n * L);
         for (let k = 0; k < n * L; k++) ids[k] = BigInt(src[k]!);
-        feeds[f.input] = new ort.Tensor("int64", ids, L > 1 ? [n, L] : [n]);
+        feeds[f.input] = new ort.Tensor("int64", ids, f.multi ? [n, L] : [n]);
       });
       if (features.denseInput && D > 0) {
         const x = new Float32Array(n * D);

@@ -25,7 +25,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "../data/errors.ts";
 import { encodeRows, openWorkDb, type EncodeInput } from "../data/encode.ts";
 import { quoteIdent, quoteStr, specTimeZone } from "../data/spec.ts";
-import type { Db } from "../data/prepare.ts";
+import type { Db } from "../data/duckdb.ts";
 import { fuseScores, parseFusion, type Fusion } from "./fusion.ts";
 import { loadModel, type ScoringModel } from "./model.ts";
 import { checkOutput } from "../util/outpath.ts";
