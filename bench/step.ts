@@ -218,6 +218,126 @@ export async function runStepBench(opts: { batches?: number[]; reps?: number; wa
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Loss-aware weightings against EW (`npm run bench -- step-loss`): PLE defaults on KuaiRand,
+ * T = 6, one engine thread, the whole trainStep without diagnostics. EW runs the weighted-sum
+ * program; STCH the loss-aware program (weights computed in the graph from the same run's
+ * losses); FAMO the loss-aware program plus its afterStep forward (the batch's losses at the
+ * new parameters), or with update "next-batch" the loss-aware program alone. One model and
+ * optimiser; each rep runs EW, STCH, FAMO, FAMO next-batch in turn on the same
+ * batch (alternated), `warmup` rounds first; printed: medians and the median of the per-rep
+ * ratios to EW, of the wall time and of the process CPU time (user + system, all threads: with
+ * one engine thread it is the step's work, and far less disturbed than the wall time when
+ * other processes compete for the cores). Env: MTLCRAFT_BENCH_REPS, MTLCRAFT_BENCH_BATCHES.
+ */
+export async function runLossAwareBench(opts: { batches?: number[]; reps?: number; warmup?: number } = {}): Promise<void> {
+  const T = 6;
+  const reps = opts.reps ?? Number(process.env.MTLCRAFT_BENCH_REPS ?? 11);
+  const warmup = opts.warmup ?? 2;
+  const sizes = opts.batches ?? (process.env.MTLCRAFT_BENCH_BATCHES ?? "4096,2048").split(",").map(Number);
+  const data = await loadDataset("kuairand");
+  configureEngine({ threads: 1 });
+  console.log(`\nLoss-aware step bench: PLE defaults on KuaiRand, T=${T}, 1 thread, alternated EW / STCH / FAMO / FAMO next-batch, ${reps} rounds after ${warmup} warm-up rounds`);
+  console.log("| batch | step | wall ms/step (median) | samples/s | median wall ratio to EW | CPU ms/step (median) | median CPU ratio to EW |\n|---:|---|---:|---:|---:|---:|---:|");
+  for (const B of sizes) {
+    const bs = firstBatches(data, B, 3);
+    const model = createModel("ple", { fields: data.meta.fields, numTasks: T });
+    const opt = createAdam(model);
+    const rng = new Rng(1);
+    let step = 0;
+    const rows = [
+      { label: "EW (weighted-sum program)", method: createMethod("ew", T) },
+      { label: "STCH (loss-aware program)", method: createMethod("stch", T) },
+      { label: "FAMO (loss-aware program + afterStep forward)", method: createMethod("famo", T) },
+      { label: "FAMO update=next-batch (loss-aware program only)", method: createMethod("famo", T, { update: "next-batch" }) },
+    ];
+    const times: number[][] = rows.map(() => []);
+    const cpu: number[][] = rows.map(() => []);
+    for (let i = 0; i < warmup + reps; i++) {
+      for (const [k, r] of rows.entries()) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        await trainStep(model, opt, r.method, bs[i % 3]!, { step: step++, epoch: 0, rng, diagnostics: false });
+        const wall = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (i >= warmup) {
+          times[k]!.push(wall);
+          cpu[k]!.push((c.user + c.system) / 1000);
+        }
+      }
+    }
+    rows.forEach((r, k) => {
+      const m = median(times[k]!);
+      const ratio = median(times[k]!.map((x, i) => x / times[0]![i]!));
+      const cm = median(cpu[k]!);
+      const cratio = median(cpu[k]!.map((x, i) => x / cpu[0]![i]!));
+      console.log(`| ${B} | ${r.label} | ${m.toFixed(0)} | ${((B * 1000) / m).toFixed(0)} | ${ratio.toFixed(3)} | ${cm.toFixed(0)} | ${cratio.toFixed(3)} |`);
+    });
+    await releasePrograms(model);
+  }
+  console.log(`peak RSS: ${rssMB().toFixed(0)} MB`);
+}
+
+/**
+ * Balancing at the representation (`npm run bench -- step-balance-at`): PLE defaults on KuaiRand,
+ * T = 6, one engine thread, the whole trainStep. Rows, alternated on the same batch each round
+ * (`warmup` rounds first): EW (weighted-sum program), GradCraft at `parameters` (per-task
+ * program, "shared" scope), GradCraft at `representation` (representation program, combine over
+ * the shared experts' outputs, trunk backward), EW at `representation` with diagnostics (the
+ * same path as GradCraft's, EW's combine). Printed: medians and the median of the per-round
+ * ratios to EW, of the wall time and of the process CPU time. Env: MTLCRAFT_BENCH_REPS,
+ * MTLCRAFT_BENCH_BATCHES (default 4096).
+ */
+export async function runBalanceAtBench(opts: { batches?: number[]; reps?: number; warmup?: number } = {}): Promise<void> {
+  const T = 6;
+  const reps = opts.reps ?? Number(process.env.MTLCRAFT_BENCH_REPS ?? 11);
+  const warmup = opts.warmup ?? 2;
+  const sizes = opts.batches ?? (process.env.MTLCRAFT_BENCH_BATCHES ?? "4096").split(",").map(Number);
+  const data = await loadDataset("kuairand");
+  configureEngine({ threads: 1 });
+  console.log(`\n--balance-at step bench: PLE defaults on KuaiRand, T=${T}, 1 thread, alternated rows, ${reps} rounds after ${warmup} warm-up rounds`);
+  console.log("| batch | step | wall ms/step (median) | samples/s | median wall ratio to EW | CPU ms/step (median) | median CPU ratio to EW |\n|---:|---|---:|---:|---:|---:|---:|");
+  for (const B of sizes) {
+    const bs = firstBatches(data, B, 3);
+    const model = createModel("ple", { fields: data.meta.fields, numTasks: T });
+    const opt = createAdam(model);
+    const rng = new Rng(1);
+    let step = 0;
+    const rows = [
+      { label: "EW (weighted-sum program)", method: createMethod("ew", T), balanceAt: "parameters" as const, diagnostics: false },
+      { label: "GradCraft --balance-at parameters", method: createMethod("gradcraft", T), balanceAt: "parameters" as const, diagnostics: true },
+      { label: "GradCraft --balance-at representation", method: createMethod("gradcraft", T), balanceAt: "representation" as const, diagnostics: true },
+      { label: "EW --balance-at representation (diagnostics step)", method: createMethod("ew", T), balanceAt: "representation" as const, diagnostics: true },
+    ];
+    const times: number[][] = rows.map(() => []);
+    const cpu: number[][] = rows.map(() => []);
+    for (let i = 0; i < warmup + reps; i++) {
+      for (const [k, r] of rows.entries()) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        await trainStep(model, opt, r.method, bs[i % 3]!, { step: step++, epoch: 0, rng, diagnostics: r.diagnostics, balanceAt: r.balanceAt });
+        const wall = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (i >= warmup) {
+          times[k]!.push(wall);
+          cpu[k]!.push((c.user + c.system) / 1000);
+        }
+      }
+    }
+    rows.forEach((r, k) => {
+      const m = median(times[k]!);
+      const ratio = median(times[k]!.map((x, i) => x / times[0]![i]!));
+      const cm = median(cpu[k]!);
+      const cratio = median(cpu[k]!.map((x, i) => x / cpu[0]![i]!));
+      console.log(`| ${B} | ${r.label} | ${m.toFixed(0)} | ${((B * 1000) / m).toFixed(0)} | ${ratio.toFixed(3)} | ${cm.toFixed(0)} | ${cratio.toFixed(3)} |`);
+    });
+    const gp = median(times[2]!.map((x, i) => x / times[1]![i]!));
+    console.log(`| ${B} | GradCraft representation / parameters (median of pairs) | | | ${gp.toFixed(3)} | | |`);
+    await releasePrograms(model);
+  }
+  console.log(`peak RSS: ${rssMB().toFixed(0)} MB`);
+}
+
 /** One KuaiRand epoch of PLE + GradCraft, 1 thread, both engines (train + val/test prediction). */
 export async function runEpochBench(rounds = Number(process.env.MTLCRAFT_EPOCH_ROUNDS ?? 2)): Promise<void> {
   const { dir: cache } = await prepareDataset("kuairand", {});

@@ -73,6 +73,7 @@ export const alignedmtl: GramMethodEntry<AlignedMTLOptions> = {
   kind: "gradient",
   summary: "Aligned-MTL (Senushkin et al., CVPR 2023): align task gradients to a condition-number-1 system",
   defaults: { scale: "min" },
+  properties: ["permutation-equivariant", "scale-equivariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => alignedmtl),
   create(numTasks: number, options?: Partial<AlignedMTLOptions>): BalancingMethod {
     checkTasks("alignedmtl", numTasks);

@@ -155,6 +155,7 @@ export const cagrad: GramMethodEntry<CAGradOptions> = {
   kind: "gradient",
   summary: "Conflict-Averse Gradient descent (Liu et al., NeurIPS 2021): best worst-case improvement within a ball around the mean gradient",
   defaults: { c: 0.5, rescale: 1, iters: 2000 },
+  properties: ["permutation-equivariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => cagrad),
   create(numTasks: number, options?: Partial<CAGradOptions>): BalancingMethod {
     checkTasks("cagrad", numTasks);

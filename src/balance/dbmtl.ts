@@ -53,6 +53,7 @@ export const dbmtl: MethodEntry<DBMTLOptions> = {
   kind: "gradient",
   summary: "Dual-Balancing MTL (Lin et al., 2023): log-loss gradients, EMA, every task scaled to the largest gradient norm",
   defaults: { beta: 0.9, betaSigma: 0 },
+  properties: ["permutation-equivariant", "scale-equivariant", "deterministic"],
   create(numTasks: number, options?: Partial<DBMTLOptions>): BalancingMethod {
     checkTasks("dbmtl", numTasks);
     const o = withDefaults("dbmtl", dbmtl.defaults, options);

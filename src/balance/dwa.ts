@@ -54,6 +54,7 @@ export const dwa: MethodEntry<DWAOptions> = {
   kind: "loss-weighting",
   summary: "Dynamic Weight Average (Liu, Johns & Davison, CVPR 2019): softmax of epoch-over-epoch loss ratios",
   defaults: { temperature: 2 },
+  properties: ["permutation-equivariant", "scale-equivariant", "linear-combination", "deterministic"],
   create(numTasks: number, options?: Partial<DWAOptions>): BalancingMethod {
     checkTasks("dwa", numTasks);
     const o = withDefaults("dwa", dwa.defaults, options);

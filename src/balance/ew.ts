@@ -18,6 +18,7 @@ export const ew: MethodEntry<EWOptions> = {
   kind: "loss-weighting",
   summary: "EW: equal weights, sum of task losses (baseline)",
   defaults: EW_DEFAULTS,
+  properties: ["permutation-equivariant", "scale-equivariant", "linear-combination", "deterministic"],
   create(numTasks: number, options?: Partial<EWOptions>): BalancingMethod {
     checkTasks("ew", numTasks);
     withDefaults("ew", EW_DEFAULTS, options);

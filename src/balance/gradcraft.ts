@@ -135,6 +135,7 @@ export const gradcraft: GramMethodEntry<GradCraftOptions> = {
   kind: "gradient",
   summary: "GradCraft: magnitude alignment + all-at-once conflict projection (Bai et al., KDD 2024)",
   defaults: GRADCRAFT_DEFAULTS,
+  properties: ["permutation-equivariant", "non-conflicting-two-tasks", "scale-equivariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => gradcraft),
   create(numTasks: number, options?: Partial<GradCraftOptions>): BalancingMethod {
     checkTasks("gradcraft", numTasks);

@@ -79,6 +79,7 @@ export const gradnorm: MethodEntry<GradNormOptions> = {
   kind: "loss-weighting",
   summary: "GradNorm (Chen et al., ICML 2018): learn loss weights so weighted gradient norms track relative training rates",
   defaults: { alpha: 1.5, lr: 0.025, minWeight: 1e-3 },
+  properties: ["permutation-equivariant", "scale-equivariant", "linear-combination", "deterministic"],
   create(numTasks: number, options?: Partial<GradNormOptions>): BalancingMethod {
     checkTasks("gradnorm", numTasks);
     const o = withDefaults("gradnorm", gradnorm.defaults, options);

@@ -73,6 +73,7 @@ export const gradvac: GramMethodEntry<GradVacOptions> = {
   kind: "gradient",
   summary: "GradVac: steer pairwise gradient cosines to EMA targets (Wang et al., ICLR 2021)",
   defaults: GRADVAC_DEFAULTS,
+  properties: ["scale-equivariant", "linear-combination"],
   weightsFromGram: gramForm(() => gradvac),
   create(numTasks: number, options?: Partial<GradVacOptions>): BalancingMethod {
     checkTasks("gradvac", numTasks);

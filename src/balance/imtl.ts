@@ -118,6 +118,7 @@ export const imtl: GramMethodEntry<IMTLOptions> = {
   kind: "gradient",
   summary: "Impartial Multi-Task Learning, IMTL-G (Liu et al., ICLR 2021): equal projection onto every unit task gradient",
   defaults: {},
+  properties: ["permutation-equivariant", "non-conflicting", "scale-equivariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => imtl),
   create(numTasks: number, options?: Partial<IMTLOptions>): BalancingMethod {
     checkTasks("imtl", numTasks);

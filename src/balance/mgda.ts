@@ -134,6 +134,7 @@ export const mgda: GramMethodEntry<MGDAOptions> = {
   kind: "gradient",
   summary: "MGDA: min-norm point of the convex hull of task gradients (Sener & Koltun, NeurIPS 2018)",
   defaults: MGDA_DEFAULTS,
+  properties: ["permutation-equivariant", "non-conflicting-two-tasks", "scale-equivariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => mgda),
   create(numTasks: number, options?: Partial<MGDAOptions>): BalancingMethod {
     checkTasks("mgda", numTasks);

@@ -137,6 +137,7 @@ export const nashmtl: GramMethodEntry<NashMTLOptions> = {
   kind: "gradient",
   summary: "Nash-MTL (Navon et al., ICML 2022): Nash bargaining solution, (G Gᵀ)α = 1/α",
   defaults: { maxNorm: 1.0, updateWeightsEvery: 1 },
+  properties: ["permutation-equivariant", "scale-invariant", "linear-combination", "deterministic"],
   weightsFromGram: gramForm(() => nashmtl),
   create(numTasks: number, options?: Partial<NashMTLOptions>): BalancingMethod {
     checkTasks("nashmtl", numTasks);

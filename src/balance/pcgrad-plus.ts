@@ -39,6 +39,7 @@ export const pcgradPlus: GramMethodEntry<PCGradPlusOptions> = {
   kind: "gradient",
   summary: "PCGrad+: GradCraft magnitude alignment then PCGrad (baseline in Bai et al., KDD 2024)",
   defaults: PCGRAD_PLUS_DEFAULTS,
+  properties: ["non-conflicting-two-tasks", "scale-equivariant", "linear-combination"],
   weightsFromGram: gramForm(() => pcgradPlus),
   create(numTasks: number, options?: Partial<PCGradPlusOptions>): BalancingMethod {
     checkTasks("pcgrad-plus", numTasks);

@@ -73,6 +73,7 @@ export const pcgrad: GramMethodEntry<PCGradOptions> = {
   kind: "gradient",
   summary: "PCGrad: project conflicting gradients onto each other's normal plane (Yu et al., NeurIPS 2020)",
   defaults: PCGRAD_DEFAULTS,
+  properties: ["non-conflicting-two-tasks", "scale-equivariant", "linear-combination"],
   weightsFromGram: gramForm(() => pcgrad),
   create(numTasks: number, options?: Partial<PCGradOptions>): BalancingMethod {
     checkTasks("pcgrad", numTasks);

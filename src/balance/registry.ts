@@ -5,7 +5,7 @@
  * a plugin module given to the CLI with `--plugin`), which `train`, `bench` and the
  * report then treat like a built-in one.
  */
-import type { BalancingMethod, MethodEntry } from "./types.ts";
+import { METHOD_PROPERTIES, type BalancingMethod, type MethodEntry, type MethodProperty } from "./types.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { ew } from "./ew.ts";
 import { uw } from "./uw.ts";
@@ -22,13 +22,18 @@ import { dbmtl } from "./dbmtl.ts";
 import { nashmtl } from "./nashmtl.ts";
 import { alignedmtl } from "./alignedmtl.ts";
 import { gradcraft } from "./gradcraft.ts";
+import { famo } from "./famo.ts";
+import { stch } from "./stch.ts";
+import { excessmtl } from "./excessmtl.ts";
+import { moco } from "./moco.ts";
+import { metabalance } from "./metabalance.ts";
 import { fairgrad } from "./fairgrad.ts";
 import { upgrad } from "./upgrad.ts";
 import { config } from "./config.ts";
 import { peltr } from "./peltr.ts";
 
 /** The built-in methods, each with its own option type (e.g. `BUILTIN_METHODS.gradcraft.defaults.tau`). */
-export const BUILTIN_METHODS = { ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft, fairgrad, upgrad, config, peltr } as const;
+export const BUILTIN_METHODS = { ew, uw, dwa, gradnorm, rlw, mgda, pcgrad, pcgradPlus, gradvac, cagrad, imtl, dbmtl, nashmtl, alignedmtl, gradcraft, famo, stch, excessmtl, moco, metabalance, fairgrad, upgrad, config, peltr } as const;
 
 /** A registry entry with its option type erased (what the registry stores). */
 export type AnyMethodEntry = MethodEntry<Record<string, unknown>>;
@@ -48,6 +53,8 @@ const ALIASES: Record<string, string> = {
   "db-mtl": "dbmtl",
   "nash-mtl": "nashmtl",
   "aligned-mtl": "alignedmtl",
+  "excess-mtl": "excessmtl",
+  "meta-balance": "metabalance",
   "pe-ltr": "peltr",
   conflictfree: "config",
 };
@@ -74,6 +81,14 @@ export function checkMethodEntry(e: unknown): asserts e is AnyMethodEntry {
   if (o.defaults === null || typeof o.defaults !== "object" || Array.isArray(o.defaults)) throw new Error(`${where}: defaults must be an object of option: default value ({} when it takes none)`);
   if (typeof o.create !== "function") throw new Error(`${where}: create(numTasks, options) must be a function returning a BalancingMethod`);
   if (o.weightsFromGram !== undefined && typeof o.weightsFromGram !== "function") throw new Error(`${where}: weightsFromGram must be a function when given`);
+  if (o.properties !== undefined) {
+    if (!Array.isArray(o.properties)) throw new Error(`${where}: properties must be an array of ${METHOD_PROPERTIES.join(", ")} (or omitted)`);
+    for (const p of o.properties as unknown[]) {
+      if (!METHOD_PROPERTIES.includes(p as MethodProperty)) {
+        throw new Error(`${where}: unknown property ${JSON.stringify(p)}; properties are ${METHOD_PROPERTIES.join(", ")}${typeof p === "string" ? didYouMean(p, METHOD_PROPERTIES) : ""}`);
+      }
+    }
+  }
 }
 
 /**
@@ -135,7 +150,7 @@ function typedOptions(name: string | MethodEntry, options: Record<string, unknow
   const typed: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(options)) {
     if (v === undefined) continue;
-    if (!(k in defaults)) {
+    if (!Object.hasOwn(defaults, k)) {
       const valid = Object.keys(defaults);
       throw new Error(
         `method ${e.name}: unknown option "${k}"; ${valid.length ? `valid options: ${valid.join(", ")}` : "it takes no options"}${didYouMean(k, valid)}`,

@@ -41,6 +41,7 @@ export const rlw: MethodEntry<RLWOptions> = {
   kind: "loss-weighting",
   summary: "Random Loss Weighting (Lin et al., TMLR 2022): softmax of standard-normal weights each step",
   defaults: {},
+  properties: ["scale-equivariant", "linear-combination"],
   create(numTasks: number, options?: Partial<RLWOptions>): BalancingMethod {
     checkTasks("rlw", numTasks);
     withDefaults("rlw", rlw.defaults, options);

@@ -4,6 +4,7 @@
  * typed arrays so the math can be tested and changed without the autodiff engine.
  */
 import type { Rng } from "../util/rng.ts";
+import type { WeightExpr } from "./weightrule.ts";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
@@ -31,6 +32,15 @@ export interface BalanceInput {
    * Undefined = the whole vector is stable.
    */
   stableDim?: number;
+  /**
+   * Optional layout of the flat vector as consecutive parameter tensors: tensor k
+   * covers [segments[k], segments[k+1]) (length n+1, segments[0] = 0, last = d,
+   * non-decreasing). The trainer gives one per shared dense parameter, then one per
+   * embedding table (this batch's rows of it). The count and order of the tensors are
+   * the same at every step; the lengths of the embedding ones vary with the batch.
+   * Used by per-tensor methods (MetaBalance); undefined = the whole vector is one tensor.
+   */
+  segments?: Int32Array;
 }
 
 export interface BalanceDiagnostics {
@@ -75,6 +85,26 @@ export interface LossWeighting {
   observe?(losses: Float64Array): void;
 }
 
+/**
+ * Offered by loss-weighting methods whose weights depend on THIS step's losses
+ * (FAMO, STCH): w = rule(losses; params), the rule a tiny expression (see
+ * src/balance/weightrule.ts) that the engine compiles into the training program,
+ * so on steps without diagnostics the losses and the weighted backward run as one
+ * graph (the weights enter the backward as constants). Contract: `combine(input)`
+ * equals `p = params(info)`, `w = evalWeightRule(rule, input.losses, p)`, then
+ * `observe(input.losses, w)`, then direction = Σ_t w_t g_t with taskScale = w, so
+ * both paths give the same update (up to the program's float precision) and the
+ * same state.
+ */
+export interface LossAwareWeighting {
+  /** The weight rule; fixed for the method's lifetime (programs are compiled once per rule). */
+  readonly rule: WeightExpr;
+  /** This step's rule parameters (T-vectors), taken before the forward pass. */
+  params(info: { step: number; epoch: number; rng: Rng }): Float64Array[];
+  /** This step's losses and the weights the rule gave them (FAMO keeps the losses for afterStep). */
+  observe?(losses: Float64Array, weights: Float64Array): void;
+}
+
 export interface BalancingMethod {
   readonly name: string;
   readonly kind: MethodKind;
@@ -83,6 +113,15 @@ export interface BalancingMethod {
   combine(input: BalanceInput): BalanceOutput;
   /** Gradient-free path for loss weighting (see LossWeighting). */
   readonly lossWeighting?: LossWeighting;
+  /** One-program path for weights that depend on this step's losses (see LossAwareWeighting). */
+  readonly lossAware?: LossAwareWeighting;
+  /**
+   * When present, the trainer's step calls it after the parameter update with the
+   * per-task losses of the SAME batch at the NEW parameters (same dropout masks),
+   * from an extra forward-only run (FAMO's exact ξ update). Called on every step, on
+   * both paths.
+   */
+  afterStep?(newLosses: Float64Array): void;
   /** Called once at the end of each epoch with that epoch's mean per-task training losses (DWA uses it). */
   endEpoch?(meanLosses: Float64Array): void;
   /** JSON-serialisable state for checkpoints (EMA targets, learned log-variances, loss history, ...). */
@@ -91,22 +130,46 @@ export interface BalancingMethod {
 }
 
 /**
- * A guarantee a method declares in its registry entry. One cross-method test
- * (test/balance/properties.test.ts) checks every declaration of every registered
- * method, on a freshly created method's first steps, in the spirit of TorchJD's
- * aggregator property tests:
+ * A guarantee a method declares in its registry entry (`properties`). One cross-method test
+ * (test/balance/properties.test.ts, checks in test/balance/property-checks.ts) checks every
+ * declaration of every registered method, in the spirit of TorchJD's aggregator property
+ * tests: T = 2..6 tasks; random, conflicting, near-opposite, zero and widely differently
+ * scaled gradients; a fresh method's first step and four steps with its state carried; through
+ * `combine` and, where present, `weightsFromGram`. Declare only what holds on all of that; a
+ * property not declared is not checked (and not promised).
  * - "permutation-equivariant": permuting the tasks (gradients, losses) permutes the
- *   coefficients the same way, so the direction is unchanged. Declared only by
- *   methods that draw no random order.
- * - "non-conflicting": <direction, g_i> >= 0 for every task i (up to float tolerance).
- * - "scale-equivariant": scaling every gradient by c > 0 scales the direction by c.
+ *   coefficients the same way, so the direction is unchanged. Not for methods that draw a
+ *   random order or random weights.
+ * - "non-conflicting": <direction, g_i> >= 0 for every task i, for any number of tasks (up to
+ *   1e-5 of Σ_j |c_j| ‖g_j‖ ‖g_i‖: float32 rounding and solver stopping rules).
+ * - "non-conflicting-two-tasks": the same, guaranteed only for T = 2 (PCGrad's and GradCraft's
+ *   projections can create a new conflict with a third task). Implied by "non-conflicting":
+ *   declare it only when that does not hold.
+ * - "scale-equivariant": scaling every gradient by c > 0 scales the direction by c
+ *   (relative error <= 2e-4).
  * - "scale-invariant": scaling every gradient by c > 0 leaves the direction unchanged.
- * - "linear-combination": direction = Σ_i coeffs_i g_i (it lies in the span of the task gradients).
- * - "deterministic": the same input gives the same output without drawing from rng.
+ * - "linear-combination": direction = Σ_i coeffs_i g_i (up to float32 rounding), so `coeffs`
+ *   describes the update exactly.
+ * - "deterministic": the same input gives the same output, and `rng` is never drawn from.
  */
-export type MethodProperty = "permutation-equivariant" | "non-conflicting" | "scale-equivariant" | "scale-invariant" | "linear-combination" | "deterministic";
+export type MethodProperty =
+  | "permutation-equivariant"
+  | "non-conflicting"
+  | "non-conflicting-two-tasks"
+  | "scale-equivariant"
+  | "scale-invariant"
+  | "linear-combination"
+  | "deterministic";
 
-export const METHOD_PROPERTIES: readonly MethodProperty[] = ["permutation-equivariant", "non-conflicting", "scale-equivariant", "scale-invariant", "linear-combination", "deterministic"];
+export const METHOD_PROPERTIES: readonly MethodProperty[] = [
+  "permutation-equivariant",
+  "non-conflicting",
+  "non-conflicting-two-tasks",
+  "scale-equivariant",
+  "scale-invariant",
+  "linear-combination",
+  "deterministic",
+];
 
 /** Typed registry entry: one per method file. */
 export interface MethodEntry<O extends object = object> {

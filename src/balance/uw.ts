@@ -53,6 +53,7 @@ export const uw: MethodEntry<UWOptions> = {
   kind: "loss-weighting",
   summary: "Uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018): learned log-variances, w_i = exp(-s_i)",
   defaults: { lr: 5e-4, init: 0 },
+  properties: ["permutation-equivariant", "scale-equivariant", "linear-combination", "deterministic"],
   create(numTasks: number, options?: Partial<UWOptions>): BalancingMethod {
     checkTasks("uw", numTasks);
     const o = withDefaults("uw", uw.defaults, options);

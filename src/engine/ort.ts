@@ -3,10 +3,11 @@
  * src/graph builds.
  *
  * - Install: the package's CPU binaries ship inside it. Its post-install step
- *   would download CUDA binaries, which fails offline, so the project's `.npmrc`
- *   says `onnxruntime-node-install=skip`. A GPU user installs them with
- *   `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (see the
- *   README) and passes `--device cuda`.
+ *   would download CUDA binaries on Linux x64, which fails offline, so this
+ *   repository's package.json denies that script (`allowScripts`, npm >= 11) and a
+ *   CPU user installs with `ONNXRUNTIME_NODE_INSTALL=skip`. A GPU user installs them
+ *   with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (README, On a
+ *   GPU) and passes `--device cuda`.
  * - Threads: `intraOpNumThreads` = `threads` (default: every core), one
  *   inter-op thread, sequential execution. On CPUs with AVX-512, MLAS picks those
  *   kernels by itself.
@@ -100,7 +101,7 @@ export function cudaUnavailable(): string | null {
   if (!existsSync(join(dir, lib))) {
     return (
       `onnxruntime-node's CUDA provider (${lib}) is not installed in ${dir}. ` +
-      "Install it with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with internet access and CUDA 12, or use --device cpu"
+      "Install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` on a machine with internet access and CUDA 12 (README: On a GPU), or use --device cpu"
     );
   }
   return null;

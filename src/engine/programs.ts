@@ -10,7 +10,13 @@
  *   gathered embedding input x<s> of every table set it reads.
  * - "weighted-sum": one backward of sum_t w_t L_t with w an input [T]. Outputs:
  *   loss<t> and the gradients of the weighted sum (EW, UW, DWA, RLW).
- * - "losses": the per-task losses only (finite differences, validation loss).
+ * - "loss-aware": like "weighted-sum", but the weights are computed in the graph from
+ *   this run's losses by the method's weight rule (key.rule, src/balance/weightrule.ts)
+ *   with its parameters as inputs lw<k> [T]; they enter the backward as the losses'
+ *   cotangents (constants: no gradient through the rule). Outputs: loss<t>, weights
+ *   [T] and the gradients of sum_t w_t L_t (FAMO, STCH).
+ * - "losses": the per-task losses only (finite differences, validation loss, FAMO's
+ *   re-evaluation after the update).
  * - "eval": per-task logits z<t> [B] (no dropout, deterministic gates).
  *
  * Inputs: p<i> (dense parameter i, fed from the model's typed array without a
@@ -23,14 +29,28 @@
  * compiles a second program.
  */
 import { grad } from "../graph/autodiff.ts";
+import { ruleParamCount, ruleSignature, type WeightExpr } from "../balance/weightrule.ts";
 import { Graph, numel, type FloatArray, type FloatDType, type Tensor } from "../graph/graph.ts";
 import { serialize } from "../graph/onnx.ts";
 import type { Model } from "../model/model.ts";
 import { fillNoise, forwardAll, makeCtx } from "../model/layers.ts";
 import type { Mode, NoiseSpec } from "../model/types.ts";
 import { createSession, ort } from "./ort.ts";
+import { checkGradientOwnership } from "./ownership.ts";
 
-export type ProgramKind = "per-task" | "weighted-sum" | "losses" | "eval";
+export type ProgramKind = "per-task" | "weighted-sum" | "loss-aware" | "losses" | "eval" | ExtraProgramKind;
+/** Program kinds built outside this file (registerProgramKind): src/grad/representation.ts. */
+export type ExtraProgramKind = "representation" | "representation-backward";
+
+type ProgramGraph = { graph: Graph; outputs: { name: string; tensor: Tensor }[]; noise: NoiseSpec[]; layout: GradLayout };
+const EXTRA_KINDS = new Map<ProgramKind, (model: Model, key: ProgramKey) => ProgramGraph>();
+
+/** Registers the graph builder of a program kind defined in another module (once per kind). */
+export function registerProgramKind(kind: ExtraProgramKind, build: (model: Model, key: ProgramKey) => ProgramGraph): void {
+  const had = EXTRA_KINDS.get(kind);
+  if (had !== undefined && had !== build) throw new Error(`engine: program kind "${kind}" is already registered`);
+  EXTRA_KINDS.set(kind, build);
+}
 /** "bce": mean BCE with logits against y<t>; "linear": sum_r y<t>[r] z_t[r] (tests). */
 export type ObjectiveKind = "bce" | "linear";
 
@@ -39,6 +59,43 @@ export interface ProgramKey {
   batch: number;
   mode: Mode;
   objective: ObjectiveKind;
+  /** The weight rule of a "loss-aware" program. */
+  rule?: WeightExpr;
+}
+
+/** Compile a weight rule over the loss vector [T] (param k = lw<k> [T]) into graph ops. */
+export function compileWeightRule(g: Graph, e: WeightExpr, losses: Tensor, params: readonly Tensor[]): Tensor {
+  const rec = (x: WeightExpr): Tensor => {
+    switch (x.op) {
+      case "losses":
+        return losses;
+      case "param":
+        return params[x.index]!;
+      case "const":
+        return g.expand(g.scalar(x.value), losses.shape);
+      case "add":
+        return g.add(rec(x.a), rec(x.b));
+      case "sub":
+        return g.sub(rec(x.a), rec(x.b));
+      case "mul":
+        return g.mul(rec(x.a), rec(x.b));
+      case "div":
+        return g.div(rec(x.a), rec(x.b));
+      case "max":
+        return g.max(rec(x.a), rec(x.b));
+      case "exp":
+        return g.exp(rec(x.a));
+      case "log":
+        return g.log(rec(x.a));
+      case "softmax":
+        return g.softmax(rec(x.a), 0);
+      case "normalize": {
+        const v = rec(x.a);
+        return g.div(v, g.reduceSum(v, [0], true));
+      }
+    }
+  };
+  return rec(e);
 }
 
 /** Where each gradient lands: output names per task (or the single weighted sum, k = 0), null when zero by construction. */
@@ -128,7 +185,9 @@ export class Program {
 }
 
 /** Build the graph of one program for a model (exported for tests and the bench's node counts). */
-export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph; outputs: { name: string; tensor: Tensor }[]; noise: NoiseSpec[]; layout: GradLayout } {
+export function buildProgramGraph(model: Model, key: ProgramKey): ProgramGraph {
+  const extra = EXTRA_KINDS.get(key.kind);
+  if (extra) return extra(model, key);
   const g = new Graph(model.dtype);
   const B = key.batch;
   const T = model.numTasks;
@@ -150,6 +209,8 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
     }),
   );
   losses.forEach((l, t) => outputs.push({ name: `loss${t}`, tensor: l }));
+  // build-time check: task-owned parameters get only their task's gradient, every parameter some
+  if (key.mode === "train") checkGradientOwnership(model, g, losses, p, xs);
   if (key.kind === "losses") return { graph: g, outputs, noise: ctx.noise, layout };
   const wrt = [...p, ...xs];
   const emit = (k: number, gs: (Tensor | null)[]): void => {
@@ -166,6 +227,25 @@ export function buildProgramGraph(model: Model, key: ProgramKey): { graph: Graph
   };
   if (key.kind === "per-task") {
     for (let t = 0; t < T; t++) emit(t, grad(g, [losses[t]!], wrt));
+  } else if (key.kind === "loss-aware") {
+    if (!key.rule) throw new Error("engine: a loss-aware program needs its weight rule");
+    const rule = key.rule;
+    const params = Array.from({ length: ruleParamCount(rule) }, (_, k) => g.input(`lw${k}`, [T]));
+    const w = g.scope("loss-weights", () =>
+      compileWeightRule(
+        g,
+        rule,
+        g.concat(
+          losses.map((l) => g.reshape(l, [1])),
+          0,
+        ),
+        params,
+      ),
+    );
+    outputs.push({ name: "weights", tensor: w });
+    // the weights are the losses' cotangents: values of the forward, never differentiated
+    const cts = g.scope("loss-weights", () => g.split(w, 0, new Array<number>(T).fill(1)).map((c, t) => g.reshape(c, losses[t]!.shape)));
+    emit(0, grad(g, losses, wrt, cts));
   } else {
     const w = g.input("w", [T]);
     const total = g.scope("weighted-sum", () =>
@@ -212,21 +292,25 @@ function sharedNoise(model: Model, key: ProgramKey, noise: readonly NoiseSpec[])
  * "occasional" (no arena) when the caller says so (`occasional`: the per-task program of a
  * loss-weighting method, run on diagnostics steps only), when it is an eval or losses program
  * (prediction and validation, between epochs), or when the model already has the same program
- * for a larger batch (an epoch's last, smaller batch). Decided when the program is compiled.
+ * for a larger batch (an epoch's last, smaller batch). `everyStep` keeps the arena of a losses
+ * program that runs on every training step (FAMO's afterStep re-evaluation). Decided when the
+ * program is compiled.
  */
-export function programFor(model: Model, key: ProgramKey, opts: { occasional?: boolean } = {}): Promise<Program> {
+export function programFor(model: Model, key: ProgramKey, opts: { occasional?: boolean; everyStep?: boolean } = {}): Promise<Program> {
   let m = cache.get(model);
   if (!m) {
     m = new Map();
     cache.set(model, m);
   }
-  const k = `${key.kind}|${key.batch}|${key.mode}|${key.objective}`;
+  const sig = key.rule ? ruleSignature(key.rule) : "";
+  const k = `${key.kind}|${key.batch}|${key.mode}|${key.objective}|${sig}`;
   const hit = m.get(k);
   if (hit) return hit.program;
   const larger = [...m.values()].some(
-    ({ key: o }) => o.kind === key.kind && o.mode === key.mode && o.objective === key.objective && o.batch > key.batch,
+    ({ key: o }) =>
+      o.kind === key.kind && o.mode === key.mode && o.objective === key.objective && (o.rule ? ruleSignature(o.rule) : "") === sig && o.batch > key.batch,
   );
-  const occasional = opts.occasional === true || key.kind === "eval" || key.kind === "losses" || larger;
+  const occasional = opts.occasional === true || key.kind === "eval" || (key.kind === "losses" && opts.everyStep !== true) || larger;
   const program = (async () => {
     const { graph, outputs, noise, layout } = buildProgramGraph(model, key);
     const ser = serialize(graph, outputs, { name: `${model.name}.${key.kind}` });

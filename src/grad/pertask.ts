@@ -21,7 +21,8 @@ import type { Model } from "../model/index.ts";
 import type { Mode } from "../model/types.ts";
 import type { FloatArray } from "../graph/graph.ts";
 import { ort } from "../engine/ort.ts";
-import { programFor, type ObjectiveKind, type Program, type ProgramKind } from "../engine/programs.ts";
+import { programFor, type ObjectiveKind, type Program, type ProgramKey, type ProgramKind } from "../engine/programs.ts";
+import { ruleParamCount, type WeightExpr } from "../balance/weightrule.ts";
 
 /**
  * Unique ids of a batch per field, and the position -> unique-slot remapping. Buffers reused
@@ -119,6 +120,8 @@ export class BatchIndex {
 export interface PerTaskGrads {
   /** Per-task losses (index t): mean BCE, or the linear objective's value. */
   losses: Float64Array;
+  /** The weights the program computed ("rule" cotangents only). */
+  weights?: Float64Array;
   /**
    * dense[k][i]: gradient of cotangent k's loss w.r.t. dense param i; null when
    * zero by construction (param owned by another task). k = task index, or the
@@ -145,6 +148,7 @@ export class GradWorkspace {
   private ebuf: FloatArray[][] = [];
   private cbuf: FloatArray[] = [];
   private wbuf: FloatArray | null = null;
+  private rbuf: FloatArray[] = [];
   constructor(readonly model: Model) {
     this.index = new BatchIndex(
       model.fields.map((f) => f.vocabSize),
@@ -256,6 +260,16 @@ export class GradWorkspace {
     });
   }
 
+  /** Reused buffer of weight-rule parameter k (loss-aware program). */
+  ruleBuffer(k: number, T: number): FloatArray {
+    let b = this.rbuf[k];
+    if (!b || b.length !== T) {
+      b = this.alloc(T);
+      this.rbuf[k] = b;
+    }
+    return b;
+  }
+
   /** Reused task-weight buffer of the weighted-sum program. */
   weightBuffer(T: number): FloatArray {
     if (!this.wbuf || this.wbuf.length !== T) this.wbuf = this.alloc(T);
@@ -289,10 +303,17 @@ export interface PerTaskOptions {
   mode: Mode;
   /** Seed of this step's dropout masks / gate noise (same seed -> same masks). */
   seed: number;
-  /** "per-task" (default), "sum" (w = 1) or "weighted" (w = `weights`). */
-  cotangents?: "per-task" | "sum" | "weighted";
+  /**
+   * "per-task" (default), "sum" (w = 1), "weighted" (w = `weights`) or "rule" (w computed in
+   * the program from this run's losses by `rule` with `ruleParams`: the loss-aware program).
+   */
+  cotangents?: "per-task" | "sum" | "weighted" | "rule";
   /** Task weights of the "weighted" cotangent. */
   weights?: ArrayLike<number>;
+  /** Weight rule of the "rule" cotangent (src/balance/weightrule.ts). */
+  rule?: WeightExpr;
+  /** The rule's parameter vectors (each of T entries). */
+  ruleParams?: readonly ArrayLike<number>[];
   /** Replace the BCE losses (tests). */
   objective?: LinearObjective;
   /**
@@ -308,7 +329,7 @@ function wrap(a: FloatArray, dims: number[]): ort.Tensor {
 }
 
 /** Feeds shared by every program: parameters, gathered inputs, labels (or objective coefficients). */
-function feedsOf(ws: GradWorkspace, batch: Batch, objective: LinearObjective | undefined, withLabels: boolean): Record<string, ort.Tensor> {
+export function feedsOf(ws: GradWorkspace, batch: Batch, objective: LinearObjective | undefined, withLabels: boolean): Record<string, ort.Tensor> {
   const m = ws.model;
   const B = batch.size;
   const feeds: Record<string, ort.Tensor> = {};
@@ -322,9 +343,9 @@ function feedsOf(ws: GradWorkspace, batch: Batch, objective: LinearObjective | u
   return feeds;
 }
 
-function key(kind: ProgramKind, B: number, mode: Mode, objective: LinearObjective | undefined) {
+function key(kind: ProgramKind, B: number, mode: Mode, objective: LinearObjective | undefined, rule?: WeightExpr): ProgramKey {
   const o: ObjectiveKind = objective ? "linear" : "bce";
-  return { kind, batch: B, mode, objective: o };
+  return rule ? { kind, batch: B, mode, objective: o, rule } : { kind, batch: B, mode, objective: o };
 }
 
 /**
@@ -332,7 +353,7 @@ function key(kind: ProgramKind, B: number, mode: Mode, objective: LinearObjectiv
  * multi-valued field's slot gradient goes to every id of the row's list (times 1/len for mean
  * pooling); padding gets nothing. The dense columns (after F*dim) have no rows and are skipped.
  */
-function coalesceInto(rows: FloatArray, g: FloatArray, idx: BatchIndex, fields: Model["fields"], dim: number, width: number): void {
+export function coalesceInto(rows: FloatArray, g: FloatArray, idx: BatchIndex, fields: Model["fields"], dim: number, width: number): void {
   const B = idx.size;
   const F = fields.length;
   for (let fi = 0; fi < F; fi++) {
@@ -392,9 +413,24 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
   const B = batch.size;
   if (B < 1) throw new Error("perTaskGrads: empty batch");
   const mode = opts.cotangents ?? "per-task";
-  const kind: ProgramKind = mode === "per-task" ? "per-task" : "weighted-sum";
-  const prog = await programFor(m, key(kind, B, opts.mode, opts.objective), { occasional: opts.occasional === true });
+  const kind: ProgramKind = mode === "per-task" ? "per-task" : mode === "rule" ? "loss-aware" : "weighted-sum";
+  if (kind === "loss-aware" && !opts.rule) throw new Error('perTaskGrads: "rule" cotangents need the weight rule');
+  const prog = await programFor(m, key(kind, B, opts.mode, opts.objective, kind === "loss-aware" ? opts.rule : undefined), { occasional: opts.occasional === true });
   const feeds = feedsOf(ws, batch, opts.objective, true);
+  if (kind === "loss-aware") {
+    const P = ruleParamCount(opts.rule!);
+    for (let k = 0; k < P; k++) {
+      const src = opts.ruleParams?.[k];
+      if (!src || src.length !== T) throw new Error(`perTaskGrads: weight-rule parameter ${k} must have ${T} entries, got ${src ? src.length : "none"}`);
+      const buf = ws.ruleBuffer(k, T);
+      for (let t = 0; t < T; t++) {
+        const v = Number(src[t]);
+        if (!Number.isFinite(v)) throw new Error(`perTaskGrads: weight-rule parameter ${k}[${t}] is ${String(src[t])}; it must be finite`);
+        buf[t] = v;
+      }
+      feeds[`lw${k}`] = wrap(buf, [T]);
+    }
+  }
   if (kind === "weighted-sum") {
     const w = ws.weightBuffer(T);
     for (let t = 0; t < T; t++) {
@@ -409,6 +445,7 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
   const idx = ws.index;
   const dim = m.embDim;
   const K = kind === "per-task" ? T : 1;
+  const weights = kind === "loss-aware" ? Float64Array.from(prog.out.weights!) : undefined;
   const dense: (FloatArray | null)[][] = [];
   const emb: (FloatArray | null)[][] = [];
   for (let k = 0; k < K; k++) {
@@ -422,12 +459,15 @@ export async function perTaskGrads(ws: GradWorkspace, batch: Batch, opts: PerTas
       }),
     );
   }
-  return { losses, dense, emb, index: idx };
+  return weights ? { losses, weights, dense, emb, index: idx } : { losses, dense, emb, index: idx };
 }
 
-/** Per-task losses only (no gradients), e.g. for finite differences. */
-export async function lossesOnly(ws: GradWorkspace, batch: Batch, mode: Mode, seed: number, objective?: LinearObjective): Promise<Float64Array> {
-  const prog = await programFor(ws.model, key("losses", batch.size, mode, objective));
+/**
+ * Per-task losses only (no gradients), e.g. for finite differences, or FAMO's re-evaluation
+ * after each step (`everyStep`: the program keeps its arena under memory "auto").
+ */
+export async function lossesOnly(ws: GradWorkspace, batch: Batch, mode: Mode, seed: number, objective?: LinearObjective, everyStep = false): Promise<Float64Array> {
+  const prog = await programFor(ws.model, key("losses", batch.size, mode, objective), { everyStep });
   await prog.run(feedsOf(ws, batch, objective, true), seed);
   return readLosses(prog, ws.model.numTasks);
 }

@@ -42,6 +42,14 @@ const mask = (g: Graph, kind: string, x: Tensor, make: () => Tensor): Tensor => 
 
 const elementwise = (f: (g: Graph, n: Node, ct: Tensor) => Tensor): VjpRule => (g, n, ct) => [f(g, n, ct)];
 
+/**
+ * Ops through which no cotangent flows: comparisons and And (bool outputs), Sign (piecewise
+ * constant) and Gather (its rule refuses: gather embedding rows outside the graph). Their rules
+ * return null for every input (Gather's throws). The build-time gradient-ownership check
+ * (src/engine/ownership.ts) does not follow them, and the VJP test skips them.
+ */
+export const NO_GRADIENT_OPS: ReadonlySet<string> = new Set(["Greater", "Less", "And", "Sign", "Gather"]);
+
 export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   Add: (g, n, ct, need) => [need[0] ? unbroadcast(g, ct, n.inputs[0]!.shape) : null, need[1] ? unbroadcast(g, ct, n.inputs[1]!.shape) : null],
   Sub: (g, n, ct, need) => [need[0] ? unbroadcast(g, ct, n.inputs[0]!.shape) : null, need[1] ? unbroadcast(g, g.neg(ct), n.inputs[1]!.shape) : null],

@@ -44,6 +44,7 @@ export function create(input: ModelInput, options: Partial<LrOptions> = {}): Arc
     numTasks: T,
     dense: b.dense,
     tables,
+    representation: "none (nothing is shared)",
     trunk() {
       return [];
     },

@@ -49,6 +49,7 @@ export function create(input: ModelInput, options: Partial<MmoeOptions> = {}): A
     numTasks: T,
     dense: b.dense,
     tables,
+    representation: "the numExperts shared experts' outputs, each [B, last expertUnits]",
     trunk(p, xs, ctx) {
       return experts.map((spec, k) => ctx.g.scope(`expert${k}`, () => mlp(xs[0]!, p, spec, ctx)));
     },

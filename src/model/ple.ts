@@ -93,6 +93,10 @@ export function create(input: ModelInput, options: Partial<PleOptions> = {}): Ar
     numTasks: T,
     dense: b.dense,
     tables,
+    representation:
+      L === 1
+        ? "the shared experts' outputs, each [B, last expertUnits]"
+        : "what the last level reads from below: the last level's shared experts' outputs and the penultimate level's expert outputs (and, with levels > 2, the task inputs they were computed from)",
     /**
      * Levels 0..L-2 except the penultimate task gates, then the last level's
      * shared experts. Features: [the penultimate level's task inputs if L > 2],

@@ -1,6 +1,7 @@
 /**
- * Model registry: one entry per architecture file (single, lr, shared-bottom,
- * mmoe, ple, snr-trans, snr-aver), keyed by the option users type (`--model`).
+ * Model registry: one entry per architecture file, keyed by the option users type
+ * (`--model`). Adding a built-in architecture = one file + one line in MODELS below (its
+ * import and entry); the tests, the CLI and the README table read the list from here.
  */
 import type { DenseInfo, FieldInfo } from "../data/types.ts";
 import type { Architecture, ModelCommonOptions } from "./types.ts";

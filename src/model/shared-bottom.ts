@@ -37,6 +37,7 @@ export function create(input: ModelInput, options: Partial<SharedBottomOptions> 
     numTasks: T,
     dense: b.dense,
     tables,
+    representation: "the shared bottom MLP's output [B, last bottomUnits]",
     trunk(p, xs, ctx) {
       return [mlp(xs[0]!, p, bottom, ctx)];
     },

@@ -79,6 +79,7 @@ export function createSnr(kind: "snr-trans" | "snr-aver", input: ModelInput, opt
     numTasks: T,
     dense,
     tables,
+    representation: "the numExperts sub-networks' outputs, each [B, last expertUnits]",
     trunk(p, xs, ctx) {
       return experts.map((spec, k) => ctx.g.scope(`subnet${k}`, () => mlp(xs[0]!, p, spec, ctx)));
     },

@@ -96,6 +96,13 @@ export interface Architecture {
    * readability and noise order, not for speed.
    */
   trunk(p: Tensor[], xs: Tensor[], ctx: ForwardCtx): Tensor[];
+  /**
+   * The shared representation, in words: what `trunk` returns (the tensors the heads read from
+   * the shared computation). `--balance-at representation` takes the per-task gradients w.r.t.
+   * exactly these tensors (src/grad/representation.ts), so the trunk must hold every shared
+   * parameter the heads depend on and no task-owned one. Absent: "the trunk's outputs".
+   */
+  readonly representation?: string;
   head(t: number, p: Tensor[], feats: Tensor[], xs: Tensor[], ctx: ForwardCtx): Tensor;
   /**
    * Penalty applied directly to parameters (not through balancing), e.g. SNR's

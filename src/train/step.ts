@@ -11,6 +11,14 @@
  * step runs the weighted-sum program (one backward of sum_t w_t L_t) and feeds
  * its gradient to Adam directly. The update is the same as combine's (see
  * LossWeighting in src/balance/types.ts); only the diagnostics are skipped.
+ * A method with `lossAware` (FAMO, STCH: weights that depend on this step's
+ * losses) runs the loss-aware program there instead: the weights are computed in
+ * the graph from the losses of the same run by the method's weight rule and enter
+ * the backward as constants (one graph run, EW's cost; see LossAwareWeighting).
+ *
+ * afterStep: a method with `afterStep` (FAMO) gets, after the update, the losses of
+ * the same batch at the new parameters, from a forward-only ("losses") program run
+ * with the step's seed (same dropout masks / gate noise), on both paths.
  *
  * Scopes (what the balancing method sees, per task, as one flat vector):
  * - "shared" (default): shared dense params, then the batch's unique rows of the
@@ -25,41 +33,17 @@
  * buffers reused across steps (grown to the largest batch seen); their length
  * varies with the batch's number of unique ids.
  */
-import type { BalanceOutput, BalancingMethod, JsonValue, LossWeighting } from "../balance/types.ts";
+import type { BalanceOutput, BalancingMethod, JsonValue } from "../balance/types.ts";
 import { NonFiniteInputError } from "../balance/common.ts";
 import type { Batch } from "../data/types.ts";
 import type { Model } from "../model/index.ts";
-import { GradWorkspace, perTaskGrads, predictLogits, type PerTaskGrads } from "../grad/pertask.ts";
+import { GradWorkspace, lossesOnly, perTaskGrads, predictLogits, type PerTaskGrads } from "../grad/pertask.ts";
 import type { FloatArray } from "../graph/graph.ts";
 import type { Adam } from "../optim/adam.ts";
-import type { Rng } from "../util/rng.ts";
+import { representationStep } from "./representation-step.ts";
 
-export type GradScope = "shared" | "shared-dense" | "all";
-export const GRAD_SCOPES: readonly GradScope[] = ["shared", "shared-dense", "all"];
-
-export interface StepInfo {
-  step: number;
-  epoch: number;
-  /** Trainer's generator: one draw per step seeds the dropout masks / gate noise; also passed to the method. */
-  rng: Rng;
-  scope?: GradScope;
-  /**
-   * Whether this step must compute per-task gradients and diagnostics (default
-   * true). When false and the method offers `lossWeighting`, the weighted-sum
-   * program runs instead.
-   */
-  diagnostics?: boolean;
-}
-
-export interface StepResult {
-  /** Per-task mean BCE losses of the batch (train mode, before the update). */
-  losses: Float64Array;
-  balance: BalanceOutput;
-  /** Value of the direct penalty (SNR expected-L0 term), 0 for other models. */
-  penalty: number;
-  /** Length of the flat per-task vectors given to the method. */
-  dim: number;
-}
+export { GRAD_SCOPES, type GradScope, type StepInfo, type StepResult } from "./step-types.ts";
+import { GRAD_SCOPES, type GradScope, type StepInfo, type StepResult } from "./step-types.ts";
 
 interface StepState {
   ws: GradWorkspace;
@@ -104,18 +88,48 @@ function checkUpdate(name: string, a: ArrayLike<number>): void {
   }
 }
 
-/** Weighted-sum step: one backward of sum_t w_t L_t, straight into Adam. */
-async function weightedStep(model: Model, optimizer: Adam, lw: LossWeighting, batch: Batch, info: StepInfo, st: StepState): Promise<StepResult> {
+function checkLosses(losses: Float64Array): void {
+  for (let t = 0; t < losses.length; t++) {
+    if (!Number.isFinite(losses[t]!)) throw new NonFiniteInputError(`loss of task ${t} is not finite (${losses[t]})`, t, "loss", -1, losses[t]!);
+  }
+}
+
+function checkWeights(w: Float64Array, T: number): void {
+  if (w.length !== T || !w.every((v) => Number.isFinite(v))) throw new Error(`trainStep: loss weights must be ${T} finite numbers, got [${Array.from(w).join(", ")}]`);
+}
+
+/** The method's afterStep hook: this batch's losses at the new parameters, with the step's masks. */
+async function afterStep(method: BalancingMethod, st: StepState, batch: Batch, seed: number): Promise<void> {
+  if (!method.afterStep) return;
+  method.afterStep(await lossesOnly(st.ws, batch, "train", seed, undefined, true));
+}
+
+/**
+ * Weighted-sum step: one backward of sum_t w_t L_t, straight into Adam. The weights are drawn
+ * before the forward (lossWeighting) or computed in the program from its losses (lossAware).
+ */
+async function weightedStep(model: Model, optimizer: Adam, method: BalancingMethod, batch: Batch, info: StepInfo, st: StepState): Promise<StepResult> {
   const T = model.numTasks;
   // same rng order as the per-task path: the masks' seed first, then the method's draws (RLW)
   const seed = info.rng.nextU32();
-  const w = lw.weights({ step: info.step, epoch: info.epoch, rng: info.rng });
-  if (w.length !== T || !w.every((v) => Number.isFinite(v))) throw new Error(`trainStep: loss weights must be ${T} finite numbers, got [${Array.from(w).join(", ")}]`);
-  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed, cotangents: "weighted", weights: w });
-  for (let t = 0; t < T; t++) {
-    if (!Number.isFinite(g.losses[t]!)) throw new NonFiniteInputError(`loss of task ${t} is not finite (${g.losses[t]})`, t, "loss", -1, g.losses[t]!);
+  let g: PerTaskGrads;
+  let w: Float64Array;
+  const lw = method.lossWeighting;
+  if (lw) {
+    w = lw.weights({ step: info.step, epoch: info.epoch, rng: info.rng });
+    checkWeights(w, T);
+    g = await perTaskGrads(st.ws, batch, { mode: "train", seed, cotangents: "weighted", weights: w });
+    checkLosses(g.losses);
+    lw.observe?.(g.losses);
+  } else {
+    const la = method.lossAware!;
+    const params = la.params({ step: info.step, epoch: info.epoch, rng: info.rng });
+    g = await perTaskGrads(st.ws, batch, { mode: "train", seed, cotangents: "rule", rule: la.rule, ruleParams: params });
+    checkLosses(g.losses);
+    w = g.weights!;
+    checkWeights(w, T);
+    la.observe?.(g.losses, w);
   }
-  lw.observe?.(g.losses);
   const dense = model.dense;
   dense.forEach((p, i) => {
     const src = g.dense[0]![i];
@@ -132,6 +146,7 @@ async function weightedStep(model: Model, optimizer: Adam, lw: LossWeighting, ba
   optimizer.beginStep();
   dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
   applyRows(model, optimizer, g, (s) => g.emb[0]![s] ?? null);
+  await afterStep(method, st, batch, seed);
   const none = new Float64Array(0);
   const balance: BalanceOutput = {
     direction: new Float32Array(0),
@@ -168,10 +183,12 @@ export async function trainStep(model: Model, optimizer: Adam, method: Balancing
   if (method.numTasks !== T) throw new Error(`trainStep: method ${method.name} is set up for ${method.numTasks} tasks, model has ${T}`);
   if (batch.size < 1) throw new Error("trainStep: empty batch");
   const st = stateOf(model);
-  if (info.diagnostics === false && method.lossWeighting) return weightedStep(model, optimizer, method.lossWeighting, batch, info, st);
+  const oneProgram = method.lossWeighting !== undefined || method.lossAware !== undefined;
+  if (info.diagnostics === false && oneProgram) return weightedStep(model, optimizer, method, batch, info, st);
+  if (info.balanceAt !== undefined && info.balanceAt !== "parameters") return representationStep(model, optimizer, method, batch, info, st.ws);
   const seed = info.rng.nextU32();
   // a loss-weighting method runs the per-task program on its diagnostics steps only
-  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed, occasional: method.lossWeighting !== undefined });
+  const g = await perTaskGrads(st.ws, batch, { mode: "train", seed, occasional: oneProgram });
   const idx = g.index;
   const dim = model.embDim;
   const rowLen = idx.totalRows * dim;
@@ -208,7 +225,11 @@ export async function trainStep(model: Model, optimizer: Adam, method: Balancing
   const grads = st.flats.slice(0, T).map((f) => f.subarray(0, d));
   let stableDim = 0;
   for (const p of dense) if (inScopeDense(p.group, scope)) stableDim += p.data.length;
-  const balance = method.combine({ grads, losses: g.losses, step: info.step, epoch: info.epoch, rng: info.rng, stableDim });
+  // tensor layout of the flat vector (per-tensor methods: MetaBalance): each dense param, then each table's rows
+  const segments: number[] = [0];
+  for (const p of dense) if (inScopeDense(p.group, scope)) segments.push(segments[segments.length - 1]! + p.data.length);
+  for (const set of sets) if (inScopeSet(set[0]!.group, scope)) for (let f = 0; f < set.length; f++) segments.push(segments[segments.length - 1]! + idx.count[f]! * dim);
+  const balance = method.combine({ grads, losses: g.losses, step: info.step, epoch: info.epoch, rng: info.rng, stableDim, segments: Int32Array.from(segments) });
   const dir = balance.direction;
   if (dir.length !== d) throw new Error(`trainStep: method ${method.name} returned a direction of length ${dir.length}, expected ${d}`);
   const scale = balance.taskScale;
@@ -260,6 +281,7 @@ export async function trainStep(model: Model, optimizer: Adam, method: Balancing
   optimizer.beginStep();
   dense.forEach((p, i) => optimizer.dense(i, p.data, st.gdense[i]!, p.decay));
   applyRows(model, optimizer, g, (s) => rowsOf[s]!);
+  await afterStep(method, st, batch, seed);
   return { losses: g.losses, balance, penalty, dim: d };
 }
 

@@ -83,14 +83,18 @@ test("registerMethod rejects malformed entries, built-in names and reserved word
 
 const GRADIENT = Object.values(BUILTIN_METHODS).filter((e) => e.kind === "gradient") as unknown as MethodEntry<Record<string, unknown>>[];
 
-test("every gradient method but DB-MTL has weightsFromGram, equal to combine's coefficients (rng, losses, state included)", () => {
+test("every gradient method's weightsFromGram gives combine's coefficients (rng, losses, state included) and declares linear-combination", () => {
   const T = 4;
   const rows = randomRows(T, 30, 7);
   rows[1] = rows[0]!.map((x) => -0.5 * x + 0.1); // a conflict
   const losses = [0.3, 0.9, 0.5, 1.2];
-  const withGram = GRADIENT.filter((e) => e.weightsFromGram !== undefined).map((e) => e.name);
-  assert.deepEqual(withGram.sort(), ["alignedmtl", "cagrad", "gradcraft", "gradvac", "imtl", "mgda", "nashmtl", "pcgrad", "pcgrad-plus"]);
+  // a method offering the Gramian form updates along Σ c_i g_i, so it declares "linear-combination"
+  // (the converse need not hold: ExcessMTL's coefficients need per-coordinate gradient information)
+  for (const e of GRADIENT.filter((x) => x.weightsFromGram)) {
+    assert.ok((e.properties ?? []).includes("linear-combination"), `${e.name}: offers weightsFromGram but does not declare linear-combination`);
+  }
   assert.equal(BUILTIN_METHODS.dbmtl.weightsFromGram, undefined);
+  assert.ok(GRADIENT.filter((e) => e.weightsFromGram).length >= 9, "the built-in gradient methods with a Gramian form are checked");
   const opts: Record<string, Record<string, unknown>> = { mgda: { normalization: "loss+" }, nashmtl: { updateWeightsEvery: 2 } };
   for (const e of GRADIENT.filter((x) => x.weightsFromGram)) {
     const full = e.create(T, opts[e.name]);

@@ -12,7 +12,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Batch, DenseInfo, FieldInfo } from "../../src/data/types.ts";
-import { createModel, type Model } from "../../src/model/index.ts";
+import { createModel, MODEL_NAMES, type Model } from "../../src/model/index.ts";
 import { BatchIndex, GradWorkspace, logitsOf, lossesOnly, perTaskGrads } from "../../src/grad/pertask.ts";
 import { Rng } from "../../src/util/rng.ts";
 import { TINY_OPTS } from "./fixtures.ts";
@@ -198,7 +198,7 @@ async function fdCheck(name: string): Promise<{ probes: number; nonzero: number 
   return { probes, nonzero };
 }
 
-for (const name of ["lr", "shared-bottom", "mmoe", "ple", "single"]) {
+for (const name of MODEL_NAMES) {
   test(`finite differences with multi-valued fields and dense inputs (float64, train mode): ${name}`, async () => {
     const r = await fdCheck(name);
     assert.ok(r.nonzero >= 20, `only ${r.nonzero} non-zero analytic gradients: the check would be vacuous`);

@@ -7,6 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Graph, GraphShapeError, numel, type DType, type Tensor } from "../../src/graph/graph.ts";
+import { VJP_RULES } from "../../src/graph/autodiff.ts";
 import { fill, rng, runGraph, uniform } from "./helpers.ts";
 
 interface ShapeCase {
@@ -54,6 +55,7 @@ const SHAPES: ShapeCase[] = [
       op: f === "relu" ? "Relu" : f[0]!.toUpperCase() + f.slice(1),
     }),
   ),
+  { name: "sign keeps the shape", build: (g) => g.sign(x(g, "a", [2, 3, 1])), shapes: [[2, 3, 1]], op: "Sign" },
   { name: "softplus float32 is one Softplus node", graphDtype: "float32", build: (g) => g.softplus(x(g, "a", [2, 3])), shapes: [[2, 3]], op: "Softplus" },
   { name: "softplus float64 is a composite", build: (g) => g.softplus(x(g, "a", [2, 3])), shapes: [[2, 3]], op: "Add" },
   { name: "Clip", build: (g) => g.clip(x(g, "a", [2, 3]), -1, 1), shapes: [[2, 3]], op: "Clip" },
@@ -349,4 +351,15 @@ test("nodes are in topological order, producers and ids are consistent", () => {
     }
   }
   for (const gi of g.inputs) assert.equal(g.producer.get(gi.tensor.id), undefined);
+});
+
+test("every op with a vector-Jacobian rule (src/graph/autodiff.ts) has a shape-inference case above", () => {
+  const seen = new Set<string>();
+  for (const c of SHAPES) {
+    const g = new Graph(c.graphDtype ?? "float64");
+    c.build(g);
+    for (const n of g.nodes) seen.add(n.op);
+  }
+  const missing = Object.keys(VJP_RULES).filter((op) => !seen.has(op));
+  assert.deepEqual(missing, [], `ops without a shape case: ${missing.join(", ")}`);
 });

@@ -1,16 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ARCHITECTURES, createModel, MODEL_NAMES } from "../../src/model/index.ts";
+import { ARCHITECTURES, createModel, MODEL_NAMES, MODELS } from "../../src/model/index.ts";
 import { BatchIndex } from "../../src/grad/pertask.ts";
 import { fillDropoutMask } from "../../src/model/layers.ts";
 import { Rng } from "../../src/util/rng.ts";
 import { TINY_FIELDS, randomBatch } from "../grad/fixtures.ts";
+import { parseModelOptions } from "../../src/train/run.ts";
+import { checkModelOptions } from "../../src/model/registry.ts";
 
 const KUAI = Array.from({ length: 15 }, (_, i) => ({ name: `f${i}`, vocabSize: i === 0 ? 1000 : 50 }));
 
-test("registry lists the seven architectures (six + the LR baseline); unknown names and bad options are rejected with the option name", () => {
-  assert.deepEqual([...MODEL_NAMES], ["single", "lr", "shared-bottom", "mmoe", "ple", "snr-trans", "snr-aver"]);
-  assert.equal(ARCHITECTURES.size, 7);
+test("registry lists the built-in architectures (with the single and LR baselines); unknown names and bad options are rejected with the option name", () => {
+  assert.deepEqual([...MODEL_NAMES], MODELS.map((m) => m.name));
+  assert.deepEqual([...ARCHITECTURES.keys()], [...MODEL_NAMES], "the registry holds exactly the built-in architectures");
+  assert.equal(new Set(MODEL_NAMES).size, MODEL_NAMES.length, "names are unique");
+  for (const base of ["single", "lr"]) assert.ok(MODEL_NAMES.includes(base), `the ${base} baseline (bench's reserved name) is an architecture`);
+  for (const m of MODELS) assert.ok(m.summary.length > 0 && /^[a-z][a-z0-9_-]*$/.test(m.name), `${m.name}: name and summary`);
   assert.throws(() => createModel("nope", { fields: TINY_FIELDS, numTasks: 2 }), /unknown model "nope".*ple/);
   assert.throws(() => createModel("ple", { fields: TINY_FIELDS, numTasks: 2 }, { levels: 0 }), /ple: option levels/);
   assert.throws(() => createModel("mmoe", { fields: TINY_FIELDS, numTasks: 2 }, { expertUnits: [] }), /mmoe: option expertUnits/);
@@ -98,4 +103,13 @@ test("dropout mask: inverted scaling and drop rate", () => {
   }
   assert.ok(Math.abs(zeros / m.length - 0.2) < 0.005, `drop rate ${zeros / m.length}`);
   assert.ok(Math.abs(sum / m.length - 1) < 0.01, "mean 1 (inverted dropout)");
+});
+
+test("--model-opt keys named like prototype properties are unknown options, never a prototype or a train option", () => {
+  for (const k of ["__proto__", "constructor", "toString"]) {
+    const raw = JSON.parse(`{${JSON.stringify(k)}: "5"}`) as Record<string, unknown>;
+    const parsed = parseModelOptions(raw);
+    assert.deepEqual(Object.keys(parsed), [k], `${k} stays a key`);
+    assert.throws(() => checkModelOptions("mmoe", parsed, { strict: true }), new RegExp(`model mmoe: unknown option "${k}"`));
+  }
 });

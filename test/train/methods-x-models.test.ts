@@ -1,6 +1,7 @@
 /**
- * Every balancing method trains with every architecture: three steps each
- * (per-task path, diagnostics on), no NaN anywhere.
+ * Every registered balancing method trains with every registered architecture (both lists
+ * from the registries): three steps each on a tiny learnable dataset (per-task path,
+ * diagnostics on), no NaN anywhere, and the loss on a held-out batch moved.
  *
  * The fast path of the loss-weighting methods (EW, UW, DWA, RLW: `diagnostics:
  * false` runs the weighted-sum program, one backward of sum_t w_t L_t) gives
@@ -11,22 +12,27 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createModel, MODEL_NAMES, type Model } from "../../src/model/index.ts";
+import { modelNames } from "../../src/model/registry.ts";
+import { GradWorkspace, lossesOnly } from "../../src/grad/pertask.ts";
 import { createAdam } from "../../src/optim/adam.ts";
-import { createMethod, methodNames } from "../../src/balance/registry.ts";
+import { createMethod, getMethod, methodNames } from "../../src/balance/registry.ts";
 import type { BalancingMethod, JsonValue } from "../../src/balance/types.ts";
 import type { FloatArray } from "../../src/graph/graph.ts";
 import { trainStep, type StepResult } from "../../src/train/step.ts";
 import { Rng } from "../../src/util/rng.ts";
-import { TINY_FIELDS, randomBatch } from "../grad/fixtures.ts";
+import { TINY_FIELDS, learnableBatch, randomBatch } from "../grad/fixtures.ts";
 
 const T = 3;
 const SMALL = { embDim: 3, expertUnits: [6, 4], bottomUnits: [6, 4], towerUnits: [4], seed: 5 };
 
-for (const arch of MODEL_NAMES) {
-  test(`every method x ${arch}: 3 steps with varying batches, finite losses and parameters`, async () => {
+for (const arch of modelNames()) {
+  test(`every method x ${arch}: 3 steps with varying batches, finite losses and parameters, the held-out loss moved`, async () => {
     // one model per architecture (its compiled programs are reused), reset to the same start for every method
     const model = createModel(arch, { fields: TINY_FIELDS, numTasks: T }, SMALL);
     const init = model.getParams();
+    const held = learnableBatch(TINY_FIELDS, T, 32, 999);
+    const before = Float64Array.from(await lossesOnly(new GradWorkspace(model), held, "eval", 0));
+    for (const l of before) assert.ok(Number.isFinite(l), `${arch}: initial loss ${l}`);
     for (const name of methodNames()) {
       model.setParams(init);
       const opt = createAdam(model, { lr: 0.01 });
@@ -34,7 +40,7 @@ for (const arch of MODEL_NAMES) {
       const rng = new Rng(9);
       // batches of different sizes have different unique ids, so the flat vector length changes
       for (const [s, B] of [[0, 24], [1, 9], [2, 17]] as const) {
-        const r = await trainStep(model, opt, method, randomBatch(TINY_FIELDS, T, B, 100 + s), { step: s, epoch: 0, rng, diagnostics: true });
+        const r = await trainStep(model, opt, method, learnableBatch(TINY_FIELDS, T, B, 100 + s), { step: s, epoch: 0, rng, diagnostics: true });
         for (const l of r.losses) assert.ok(Number.isFinite(l), `${name}/${arch}: loss ${l}`);
         assert.equal(r.balance.direction.length, r.dim, `${name}/${arch}: direction length`);
         assert.equal(r.balance.diagnostics.norms.length, T, `${name}/${arch}: combine's diagnostics (T norms)`);
@@ -47,6 +53,10 @@ for (const arch of MODEL_NAMES) {
         if (!moved && v.some((x, i) => x !== init[k]![i])) moved = true;
       }
       assert.ok(moved, `${name}/${arch}: no parameter changed`);
+      const after = await lossesOnly(new GradWorkspace(model), held, "eval", 0);
+      for (const l of after) assert.ok(Number.isFinite(l), `${name}/${arch}: held-out loss ${l}`);
+      const change = Math.max(...before.map((l, t) => Math.abs(after[t]! - l) / l));
+      assert.ok(change > 1e-6, `${name}/${arch}: the held-out loss did not move (relative change ${change})`);
     }
   });
 }
@@ -138,7 +148,15 @@ function compareParams(slow: Run, fast: Run, float64Path: boolean, label: string
   return n;
 }
 
-for (const name of ["ew", "uw", "dwa", "rlw"]) {
+/** Methods that offer the gradient-free path (LossWeighting), and the gradient methods: from the registry. */
+const FAST_PATH = methodNames().filter((n) => createMethod(n, T).lossWeighting !== undefined);
+const GRADIENT = methodNames().filter((n) => getMethod(n).kind === "gradient");
+
+test("the registry has methods of both groups (the loops below are not vacuous)", () => {
+  assert.ok(FAST_PATH.length >= 1 && GRADIENT.length >= 1, `fast path: ${FAST_PATH.join(", ")}; gradient: ${GRADIENT.join(", ")}`);
+});
+
+for (const name of FAST_PATH) {
   test(`fast path (diagnostics: false, weighted-sum program) = per-task path after ${STEPS} steps, every architecture: ${name}`, async () => {
     assert.ok(createMethod(name, T).lossWeighting, `${name} offers lossWeighting`);
     let compared = 0;
@@ -173,7 +191,7 @@ for (const name of ["ew", "uw", "dwa", "rlw"]) {
 }
 
 test("a gradient method ignores diagnostics: false (per-task path, T norms, same update)", async () => {
-  for (const name of ["gradcraft", "pcgrad"]) {
+  for (const name of GRADIENT) {
     const method = createMethod(name, T);
     assert.equal(method.lossWeighting, undefined, `${name} has no gradient-free path`);
     const slow = await run("mmoe", name, true);
