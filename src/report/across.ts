@@ -10,8 +10,9 @@
  * blocks); the others are listed with the datasets they lack. The bench folders are read as
  * untrusted files: every value is checked and a bad one is named by file and line.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { plainText } from "../util/text.ts";
 import { cdGroups, friedman, nemenyiCD, type FriedmanResult } from "../metrics/multiple.ts";
 import { esc } from "./svg.ts";
 import { mdEscape, csvField } from "./table.ts";
@@ -31,6 +32,8 @@ export interface DatasetBlock {
 }
 
 const MAX_FILE = 64 * 1024 * 1024;
+/** A plain decimal number as the bench writes it (no hex, no Infinity). */
+const DECIMAL = /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 function readText(path: string): string {
   if (!existsSync(path)) throw new Error(`${path}: not found (is this a bench --out folder? run bench or bench --report-only there first)`);
@@ -82,7 +85,7 @@ export function readBenchFolder(dir: string): DatasetBlock {
   const config = (sweep as { config?: { dataset?: unknown; model?: unknown } } | null)?.config;
   if (typeof config?.dataset !== "string" || typeof config.model !== "string") throw new Error(`${sweepPath}: config.dataset and config.model must be strings`);
   const csvPath = join(dir, "results.csv");
-  const lines = readText(csvPath).split("\n").filter((l) => l !== "");
+  const lines = readText(csvPath).split(/\r?\n/).filter((l) => l !== "");
   const head = "method,label,metric,unit,mean,std,n,mark";
   if (lines[0] !== head) throw new Error(`${csvPath}: line 1 must be the header ${head}`);
   const avA = new Map<string, number>();
@@ -92,11 +95,11 @@ export function readBenchFolder(dir: string): DatasetBlock {
     if (f.length !== 8) throw new Error(`${csvPath}: line ${k + 2} has ${f.length} fields, expected 8`);
     const [method, label, metric, , mean] = f as [string, string, string, string, string];
     if (metric !== "AV-A" || mean === "") return;
-    const v = Number(mean);
-    if (!Number.isFinite(v)) throw new Error(`${csvPath}: line ${k + 2}: AV-A of "${method}" is not a number`);
-    if (avA.has(method)) throw new Error(`${csvPath}: line ${k + 2}: method "${method}" appears twice`);
+    const v = DECIMAL.test(mean) ? Number(mean) : NaN;
+    if (!(v >= 0 && v <= 1)) throw new Error(`${csvPath}: line ${k + 2}: AV-A of "${plainText(method, 100)}" is not a number in [0, 1]`);
+    if (avA.has(method)) throw new Error(`${csvPath}: line ${k + 2}: method "${plainText(method, 100)}" appears twice`);
     avA.set(method, v);
-    labels.set(method, label);
+    labels.set(method, plainText(label, 200));
   });
   if (avA.size === 0) throw new Error(`${csvPath}: no AV-A values`);
   let verdict: string[] = [];
@@ -111,9 +114,9 @@ export function readBenchFolder(dir: string): DatasetBlock {
     }
     const ls = (v as { lines?: unknown } | null)?.lines;
     if (!Array.isArray(ls) || !ls.every((x) => typeof (x as { text?: unknown })?.text === "string")) throw new Error(`${vPath}: lines must be a list of {kind, text}`);
-    verdict = ls.map((x) => (x as { text: string }).text);
+    verdict = ls.map((x) => plainText((x as { text: string }).text, 2000));
   }
-  return { dir, dataset: config.dataset, model: config.model, avA, labels, verdict };
+  return { dir, dataset: plainText(config.dataset, 200), model: plainText(config.model, 200), avA, labels, verdict };
 }
 
 export interface AcrossSummary {
@@ -166,7 +169,7 @@ export function acrossSentence(s: AcrossSummary): string {
   const order = rankOrder(s);
   const best = order[0]!;
   const sig = f.pFF < s.alpha;
-  const head = `Over ${f.N} datasets and ${f.k} methods, the Friedman test ${sig ? "finds" : "does not find"} a difference in mean ranks (Iman–Davenport F = ${f.ff.toFixed(2)}, p = ${Number.isFinite(f.pFF) ? pText(f.pFF) : "n/a"}; χ²_F = ${f.chi2.toFixed(2)}).`;
+  const head = `Over ${f.N} datasets and ${f.k} methods, the Friedman test ${sig ? "finds" : "does not find"} a difference in mean ranks (Iman–Davenport F = ${f.ff === Infinity ? "∞, every dataset ranks the methods alike" : f.ff.toFixed(2)}, p = ${pText(f.pFF)}; χ²_F = ${f.chi2.toFixed(2)}).`;
   if (!sig) return `${head} The mean ranks are shown, but they do not separate the methods.`;
   const beaten = order.filter((j) => f.avgRanks[j]! - f.avgRanks[best]! > s.cd!);
   return `${head} ${s.methods[best]!.label} has the best mean rank (${f3(f.avgRanks[best]!)}); the Nemenyi critical difference at α = ${s.alpha} is ${f3(s.cd)}, so it ranks significantly better than ${beaten.length ? beaten.map((j) => s.methods[j]!.label).join(", ") : "no other method"}.`;
@@ -256,6 +259,13 @@ export function acrossToHtml(s: AcrossSummary): string {
 /** Reads the bench folders, writes summary.md, summary.csv and summary.html into `out` (each by temp file and rename), and returns the summary. */
 export function writeAcross(dirs: readonly string[], out: string, alpha = 0.05): { summary: AcrossSummary; markdown: string } {
   if (dirs.length < 2) throw new Error(`bench --across: give at least two bench folders (one per dataset), got ${dirs.length}`);
+  const seen = new Map<string, string>();
+  for (const d of dirs) {
+    const real = existsSync(d) ? realpathSync(d) : resolve(d);
+    const prev = seen.get(real);
+    if (prev !== undefined) throw new Error(`bench --across: ${d} and ${prev} are the same folder; give each dataset's bench folder once`);
+    seen.set(real, d);
+  }
   const summary = summariseAcross(dirs.map(readBenchFolder), alpha);
   checkWritable(out, "dir", "bench --out");
   const markdown = acrossToMarkdown(summary);

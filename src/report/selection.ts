@@ -94,11 +94,26 @@ export function buildSelection(points: readonly SelectionPoint[]): MethodSelecti
         return { key, values: [...best.entries()].sort(([a], [b]) => orderOf(a, b)) };
       })
       .filter((p) => p.values.length > 1);
-    const atLastEpoch = chosen.epochsRun > 0 && chosen.bestEpoch + 1 === chosen.epochsRun;
+    const atLastEpoch = stillImproving(chosen);
     out.push({ method, label: pts[0]!.label, points: pts, chosen, edges: selectionEdges(pts, chosen), atLastEpoch, profiles });
   }
   return out;
 }
+
+/**
+ * Whether a run was still improving when its budget ended it: its best validation score (the
+ * restored parameters) came in the last epoch it ran. Every run, not only grid-selection runs:
+ * bench lists such runs among its warnings (`runWarnings`), `train` prints a note. A run cut by a
+ * step limit before its first full epoch (`epochsRun` 0) is not flagged (no epoch to compare), nor
+ * one that selected nothing (`earlyStopping.enabled` false: no validation metric, the last
+ * parameters are kept by design).
+ */
+export function stillImproving(r: { bestEpoch: number; epochsRun: number; earlyStopping?: { enabled: boolean } }): boolean {
+  return r.epochsRun > 0 && r.bestEpoch + 1 === r.epochsRun && r.earlyStopping?.enabled !== false;
+}
+
+/** The warning of a run that `stillImproving` flags (one text, so that bench groups the runs it applies to). */
+export const STILL_IMPROVING_WARNING = "best validation score in the last epoch run: still improving when its epoch or step limit ended it (more epochs may change its result)";
 
 const auc = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : "n/a");
 const pointText = (p: Record<string, GridValue>): string =>

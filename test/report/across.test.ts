@@ -100,3 +100,23 @@ test("CLI: bench --report-only --across writes the summary; --across without --r
   const noOut = run("--report-only", "--across", `${a},${b}`);
   assert.match(noOut.stderr, /name the summary folder with --out/);
 });
+
+test("hostile and degenerate inputs: datasets that all agree give F = ∞ and p = 0 (never NaN); a folder given twice is refused; control characters never reach the summary", () => {
+  const root = tempDir("across-edge");
+  const a = benchFolder(root, "a", "d\u001b]0;PWNED\u0007one", { ew: 0.7, famo: 0.72, mgda: 0.69 }, ["ok\u001b[2J then"]);
+  const b = benchFolder(root, "b", "two", { ew: 0.8, famo: 0.82, mgda: 0.79 });
+  const c = benchFolder(root, "c", "three", { ew: 0.6, famo: 0.62, mgda: 0.59 });
+  const { summary, markdown } = writeAcross([a, b, c], join(root, "o"));
+  assert.equal(summary.friedman!.ff, Infinity);
+  assert.equal(summary.friedman!.pFF, 0);
+  assert.match(markdown, /finds a difference in mean ranks \(Iman–Davenport F = ∞, every dataset ranks the methods alike, p = 0\.0e\+0; χ²_F = 6\.00\)/);
+  for (const f of ["summary.md", "summary.csv", "summary.html"]) {
+    const text = readFileSync(join(root, "o", f), "utf8");
+    assert.ok(!text.includes("NaN"), `${f} holds NaN`);
+    // eslint-disable-next-line no-control-regex
+    assert.ok(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text), `${f} holds a control character`);
+  }
+  assert.throws(() => writeAcross([a, b, `${b}/.`], join(root, "o2")), /are the same folder; give each dataset's bench folder once/);
+  writeFileSync(join(c, "results.csv"), "method,label,metric,unit,mean,std,n,mark\r\new,EW,AV-A,,0x1,0.1,5,\r\n");
+  assert.throws(() => readBenchFolder(c), /line 2: AV-A of "ew" is not a number in \[0, 1\]/);
+});

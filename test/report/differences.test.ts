@@ -13,7 +13,8 @@ import {
   type MethodSummary,
 } from "../../src/report/table.ts";
 import { renderReport } from "../../src/report/html.ts";
-import { intervalChart } from "../../src/report/svg.ts";
+import { intervalsSpec } from "../../src/report/charts.ts";
+import { differenceToHtml } from "../../src/report/tables-html.ts";
 import { syntheticRuns } from "../fixtures/report/runs.ts";
 
 const close = (a: number | null, b: number, tol = 1e-10) => assert.ok(a !== null && Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -171,26 +172,38 @@ test("HTML tables and the report's section: escaped, bold where the interval exc
   assert.deepEqual(errors, []);
   assert.match(html, /<a href="#differences">Paired differences<\/a>/);
   const section = html.slice(html.indexOf('<section id="differences">'), html.indexOf("</section>", html.indexOf('<section id="differences">')));
-  assert.equal((section.match(/<svg/g) ?? []).length, 4, "AV-A and AV-G plots per reference");
-  assert.equal((section.match(/<table>/g) ?? []).length, 2);
+  assert.equal((section.match(/<div class="vl" data-spec=/g) ?? []).length, 4, "AV-A and AV-G plots per reference");
+  assert.equal((section.match(/<table class="cmp">/g) ?? []).length, 2);
+  // The report's own table: the same cells as differencesToHtml (with sort keys), bold where Holm excludes 0.
+  const mine = differenceToHtml(t.differences![0]!);
+  assert.match(mine, /<tr><th scope="row">x AUC<\/th><td data-v="0\.0266\d*" title="Holm-adjusted p = [0-9.e-]+ \(unadjusted [0-9.e-]+, 1 comparisons\); Holm interval \[0\.0123, 0\.0410\]"><b>\+0\.0267 \[\+0\.0123, \+0\.0410\]<\/b><\/td>/);
+  assert.ok(section.includes(mine.split("\n").find((l) => l.includes("x AUC"))!));
   assert.ok(!renderReport({ title: "r", runs }).includes('id="differences"'), "no section without differences");
 });
 
-test("intervalChart: a bar per interval, a dot without one, the zero line inside the range", () => {
-  const svg = intervalChart({
+test("intervalsSpec: a thin bar per 95 % interval, a thick one per Holm interval, a dot per estimate, the zero line", () => {
+  const spec = intervalsSpec({
     rows: [
-      { name: "A <1>", color: "#123456", mean: 0.01, lo: 0.004, hi: 0.016 },
-      { name: "B", color: "#654321", mean: 0.02, lo: null, hi: null },
-      { name: "C", color: "#000000", mean: NaN, lo: null, hi: null },
+      { m: "A <1>", mean: 0.01, lo: 0.004, hi: 0.016, hlo: 0.002, hhi: 0.018, p: 0.01, ph: 0.02 },
+      { m: "B", mean: 0.02, lo: null, hi: null },
+      { m: "C", mean: NaN, lo: null, hi: null },
     ],
+    methods: [{ label: "A <1>", color: "#123456" }, { label: "B", color: "#654321" }, { label: "C", color: "#000000" }],
     xLabel: "AV-A difference",
+    title: "AV-A vs EW",
   });
-  assert.ok(svg.includes("A &lt;1&gt;"));
-  assert.equal((svg.match(/<g class="interval">/g) ?? []).length, 2, "nothing drawn for a NaN estimate");
-  assert.equal((svg.match(/stroke-width="2.5"/g) ?? []).length, 1, "one interval bar");
-  assert.equal((svg.match(/<circle/g) ?? []).length, 2);
-  assert.match(svg, /stroke-dasharray="4 3"/);
-  assert.ok(!/NaN|Infinity/.test(svg));
+  const layers = spec.layer as { mark: { type: string; strokeWidth?: number; strokeDash?: number[] }; transform?: { filter: string }[]; data?: unknown }[];
+  assert.deepEqual(layers.map((l) => l.mark.type), ["rule", "rule", "rule", "point"]);
+  assert.deepEqual(layers[0]!.data, { values: [{ z: 0 }] }, "the zero line");
+  assert.deepEqual(layers[0]!.mark.strokeDash, [4, 3]);
+  assert.ok(layers[1]!.mark.strokeWidth! > layers[2]!.mark.strokeWidth!, "the Holm bar is the thick one");
+  // Rows without a bound (one seed) or without an estimate are filtered out of the bars and dots.
+  assert.match(layers[2]!.transform![0]!.filter, /isValid\(datum\.lo\) && isValid\(datum\.hi\)/);
+  assert.match(layers[3]!.transform![0]!.filter, /isValid\(datum\.mean\)/);
+  const cols = (spec.datasets as { d: { $cols: Record<string, unknown[]>; $dict: Record<string, string[]> } }).d;
+  assert.deepEqual(cols.$cols.mean, [0.01, 0.02, null], "NaN travels as null");
+  assert.deepEqual(cols.$dict.m, ["A <1>", "B", "C"]);
+  assert.ok(!/NaN|Infinity/.test(JSON.stringify(spec)));
 });
 
 test("Holm: with several methods against EW, a difference the raw 95 % interval shows but the corrected one does not is not bold", () => {
