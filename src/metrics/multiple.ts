@@ -131,7 +131,7 @@ export interface FriedmanResult {
   chi2: number;
   /** P(χ²_{k−1} ≥ chi2). */
   pChi2: number;
-  /** Iman–Davenport statistic and its p-value (NaN when χ²_F reaches N(k − 1), i.e. perfect agreement). */
+  /** Iman–Davenport statistic and its p-value (Infinity and 0 when χ²_F reaches N(k − 1): every dataset ranks the methods alike). */
   ff: number;
   pFF: number;
 }
@@ -156,10 +156,12 @@ export function friedmanFromRanks(avgRanks: readonly number[], N: number): Fried
   const chi2 = ((12 * N) / (k * (k + 1))) * (sumSq - (k * (k + 1) ** 2) / 4);
   const pChi2 = 1 - chiSquareCdf(chi2, k - 1);
   const denom = N * (k - 1) - chi2;
-  const ff = denom > 0 ? ((N - 1) * chi2) / denom : NaN;
+  // χ²_F reaches its maximum N(k − 1) when every dataset ranks the methods the same way: F_F is
+  // then infinite and its p-value 0 (rounding can leave a denominator of a few ulps: same case).
+  const ff = denom > 1e-12 * N * (k - 1) ? ((N - 1) * chi2) / denom : Infinity;
   const d1 = k - 1;
   const d2 = (k - 1) * (N - 1);
-  const pFF = Number.isFinite(ff) ? 1 - fCdf(ff, d1, d2) : NaN;
+  const pFF = ff === Infinity ? 0 : 1 - fCdf(ff, d1, d2);
   return { N, k, avgRanks: [...avgRanks], chi2, pChi2, ff, pFF };
 }
 

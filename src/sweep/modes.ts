@@ -10,6 +10,7 @@ import type { ComparisonTable, TableCell } from "../report/table.ts";
 import { BUILTIN_DATASETS, datasetHash, prepareDataset, resolveSpec } from "../data/index.ts";
 import type { Job, SweepConfig } from "./plan.ts";
 import { readResult, resultPath, runJobs, staleReason } from "./runner.ts";
+import { checkRunsProvenance } from "./provenance.ts";
 import type { DatasetPayload, EnqueueOptions, QueueWorkerHandle, QueueWorkerOptions } from "./queue.ts";
 
 /** The i-th (1-based) of n partitions. */
@@ -73,6 +74,7 @@ export async function sweepDataset(cfg: SweepConfig, mode: SweepMode, log: (m: s
 
 /** The results of `jobs` that exist and are current (null where missing or stale). */
 export function availableResults(jobs: readonly Job[], runsDir: string, hash: string): (RunResult | null)[] {
+  checkRunsProvenance(jobs, runsDir, hash); // never a table of mixed versions or configurations
   return jobs.map((j) => (staleReason(runsDir, j, hash) === null ? readResult(resultPath(runsDir, j)) : null));
 }
 

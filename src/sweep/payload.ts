@@ -33,6 +33,11 @@ export interface QueuePayload {
   dataset: DatasetPayload;
   /** Stalls already waited out with a backoff (set by workers). */
   stallsSeen?: number;
+  /**
+   * The enqueuing bench's mtlcraft version and the job's resolved configuration (defaults
+   * included) with its hash (src/train/provenance.ts): a worker whose own differ refuses the sweep.
+   */
+  provenance?: { mtlcraft: string; configHash: string; config: Record<string, unknown> };
 }
 
 /** A payload the worker refuses: its message names the key and is safe to store in Redis. */
@@ -43,7 +48,10 @@ export class PayloadError extends Error {
   }
 }
 
-const PAYLOAD_KEYS = ["version", "job", "dataset", "stallsSeen"];
+const PAYLOAD_KEYS = ["version", "job", "dataset", "stallsSeen", "provenance"];
+const PROVENANCE_KEYS = ["mtlcraft", "configHash", "config"];
+/** Longest resolved configuration (JSON characters). */
+const MAX_CONFIG_CHARS = 1 << 16;
 const JOB_KEYS = ["id", "method", "seed", "options"];
 const DATASET_KEYS = ["builtin", "spec", "baseDir", "hash"];
 /** Built-in datasets a payload may name: only those a worker has without any folder. */
@@ -125,6 +133,24 @@ function checkOption(flag: string, v: unknown, at: string): void {
   if ((flag === "model" || flag === "method") && !NAME.test(v as string)) fail(`${where} must be a name (letters, digits, '_', '.', '-'), got ${quoteValue(v)}`);
 }
 
+/** The payload's provenance: a version, a SHA-256, and a configuration of plain JSON (nothing in it is run or used as a path). */
+function checkProvenance(p: unknown): void {
+  if (!isObj(p)) fail(`provenance must be an object, got ${quoteValue(p)}`);
+  keys(p, PROVENANCE_KEYS, "provenance");
+  if (typeof p.mtlcraft !== "string" || !/^\w[\w.+-]{0,63}$/.test(p.mtlcraft)) fail(`provenance.mtlcraft must be a version (e.g. 0.1.0), got ${quoteValue(p.mtlcraft)}`);
+  if (typeof p.configHash !== "string" || !/^[0-9a-f]{64}$/.test(p.configHash)) fail(`provenance.configHash must be 64 hex digits (a SHA-256), got ${quoteValue(p.configHash)}`);
+  if (!isObj(p.config)) fail(`provenance.config must be an object, got ${quoteValue(p.config)}`);
+  if (JSON.stringify(p.config).length > MAX_CONFIG_CHARS) fail(`provenance.config is larger than ${MAX_CONFIG_CHARS} characters`);
+  const walk = (v: unknown, at: string, depth: number): void => {
+    if (depth > 4) fail(`${at} is nested too deeply`);
+    if (typeof v === "string") checkPlainString(v, at);
+    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`, depth + 1));
+    else if (isObj(v)) for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k.slice(0, 60)}`, depth + 1);
+    else if (!(v === null || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)))) fail(`${at} must be plain JSON, got ${quoteValue(v)}`);
+  };
+  walk(p.config, "provenance.config", 0);
+}
+
 /**
  * Checks a queued payload against the schema and returns it typed; throws a PayloadError
  * naming the first bad key.
@@ -141,6 +167,7 @@ export function checkPayload(x: unknown): QueuePayload {
   keys(x, PAYLOAD_KEYS, "payload");
   if (x.stallsSeen !== undefined && !(Number.isInteger(x.stallsSeen) && (x.stallsSeen as number) >= 0)) fail(`stallsSeen must be a whole number >= 0, got ${quoteValue(x.stallsSeen)}`);
 
+  if (x.provenance !== undefined) checkProvenance(x.provenance);
   if (!isObj(x.job)) fail(`job must be an object, got ${quoteValue(x.job)}`);
   const j = x.job;
   keys(j, JOB_KEYS, "job");

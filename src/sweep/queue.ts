@@ -27,11 +27,16 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
-import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob } from "bullmq";
+import { DelayedError, Queue, QueueEvents, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from "bullmq";
 import { DEFAULT_QUEUE_NAME, connectionOptions, plainTextWarning, redactMessage, redactUrl, type QueueConnection } from "./queue-url.ts";
 import { checkPayload, LOCAL_OPTIONS, type DatasetPayload, type QueuePayload } from "./payload.ts";
 import { payloadStrings, redisSafeMessage, scrubText } from "./redis-message.ts";
+import { ackResult, lostJobAction, printable, publishResult, rawClient, RESULT_TTL_S, ResultKeeper, RUNNING_RENEW_MS, runningKey, whyMissing, workerName, ConnectionWatch, stopMessage, keptResult, RUNNING_TTL_S, type RawRedis } from "./reconcile.ts";
 import { OutsideDataFolderError } from "../data/confine.ts";
+import { jobProvenance, mtlcraftVersion, provenanceDiff, versionedQueueName } from "./provenance.ts";
+import { readProvenance } from "../train/provenance.ts";
+import { provenanceRefusal, SweepRefusals, watchRefusals } from "./refusal.ts";
+import { cleanWorkDir, handBackOnSignal } from "./worker-hygiene.ts";
 import { strictlyInside } from "../util/outpath.ts";
 import type { DiagnosticsPoint, RunResult } from "../report/types.ts";
 import { prepareDataset, DEFAULT_CACHE_DIR } from "../data/index.ts";
@@ -40,7 +45,7 @@ import { modelArtifactPath } from "../train/artifact.ts";
 import type { Job, OptionValue } from "./plan.ts";
 import {
   canonical,
-  installKillHandlers,
+  killWorkers,
   pendingJobs,
   readResult,
   resultPath,
@@ -61,7 +66,9 @@ export const QUEUE_DIAG_POINTS = 120;
  */
 export function queueJobId(job: Job, datasetHash: string): string {
   const options = Object.fromEntries(Object.entries(job.options).filter(([k]) => !LOCAL_OPTIONS.includes(k)));
-  const h = createHash("sha256").update(canonical({ method: job.method, seed: job.seed, options })).update(`\n${datasetHash}`).digest("hex");
+  // the provenance is part of the identity: another version or resolved configuration is another job
+  const p = jobProvenance(job);
+  const h = createHash("sha256").update(canonical({ method: job.method, seed: job.seed, options })).update(`\n${datasetHash}\n${p.mtlcraft}\n${p.configHash}`).digest("hex");
   return `${job.method}-s${job.seed}-${h.slice(0, 20)}`;
 }
 
@@ -72,25 +79,17 @@ export interface QueueReturn {
   worker: string;
   /** The run's model artefact (`<id>.model`), packed under its own Redis key (expiring) rather than in the result. */
   model?: { key: string; bytes: number };
+  /** When the result and model keys expire in Redis unless a bench collects them first (ISO time). */
+  expiresAt?: string;
 }
 
 /** How long a model artefact waits in Redis for the bench to collect it (it is deleted once collected). */
-export const MODEL_TTL_S = 14 * 24 * 3600;
+export const MODEL_TTL_S = RESULT_TTL_S;
 
 /** The Redis key of a queued job's model artefact. */
 export function modelKey(queueName: string, qid: string): string {
   return `mtlcraft-model:${queueName}:${qid}`;
 }
-
-/** The commands used on BullMQ's own connection (an ioredis client) for model artefacts. */
-interface RawRedis {
-  set(key: string, value: Buffer, mode: "EX", seconds: number): Promise<unknown>;
-  getBuffer(key: string): Promise<Buffer | null>;
-  del(key: string): Promise<number>;
-  exists(key: string): Promise<number>;
-}
-
-const rawClient = async (x: { client: Promise<unknown> }): Promise<RawRedis> => (await x.client) as RawRedis;
 
 /** A flat folder (a model artefact) as one gzipped buffer: a JSON header line [[name, bytes], ...], then the files' bytes. */
 export function packDir(dir: string): Buffer {
@@ -195,13 +194,6 @@ function errorReporter(log: (m: string) => void, c: QueueConnection): (e: Error)
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** Text from Redis made safe for a terminal: control characters (escape sequences) shown as `?`, length bounded. */
-function printable(v: unknown, max = 2000): string {
-  // eslint-disable-next-line no-control-regex
-  const s = String(v).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "?");
-  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
-}
-
 // ---------------------------------------------------------------------------------------------
 // the bench side: enqueue and collect
 
@@ -245,7 +237,8 @@ export async function runJobsQueued(jobs: Job[], opts: RunQueuedOptions): Promis
 
 async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptions): Promise<void> {
   const q = opts.queue;
-  const name = q.name ?? DEFAULT_QUEUE_NAME;
+  // one queue per mtlcraft version: workers of another version never see these jobs (provenance.ts)
+  const name = versionedQueueName(q.name ?? DEFAULT_QUEUE_NAME, mtlcraftVersion());
   const connection = connectionOptions(q);
   const plain = plainTextWarning(q);
   if (plain) opts.log(plain);
@@ -263,10 +256,16 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
   let allDone: () => void = () => {};
   const done = new Promise<void>((r) => (allDone = r));
   let poller: NodeJS.Timeout | undefined;
-  // Ctrl-C: the jobs stay queued (workers go on); a re-run collects them.
+  let stopRefusals: () => void = () => {};
+  const watch = new ConnectionWatch(opts.log, where, () => pending.size, q.pollMs ?? 5000);
+  // Ctrl-C: says which jobs are still queued (workers go on) and which Redis lost; a re-run collects or enqueues them.
+  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    opts.log(`\nbench stopped: ${pending.size} job(s) stay in the queue ${where}; run the same bench again to collect their results`);
-    process.exit(sig === "SIGINT" ? 130 : 143);
+    if (stopping) return;
+    stopping = true;
+    void stopMessage(queue, [...pending], watch.reachable, where)
+      .then(opts.log, () => opts.log(`\nbench stopped: ${pending.size} job(s) pending on ${where}; run the same bench again to collect or enqueue them`))
+      .finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
   };
   const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
@@ -277,7 +276,7 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
     const job = byQid.get(qid)!;
     if (ok) {
       try {
-        await saveResult(runsDir, job, value, opts.datasetHash, await rawClient(queue));
+        await saveResult(runsDir, job, value, opts.datasetHash, await rawClient(queue), name, qid);
       } catch (e) {
         ok = false;
         value = (e as Error).message;
@@ -292,9 +291,36 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
     progress?.end(job.id, ok);
     if (pending.size === 0) allDone();
   };
+  // a pending job Redis does not know (restarted without persistence): its kept result, or enqueued again (reconcile.ts)
+  const missingSince = new Map<string, number>();
+  const lostSaid = new Set<string>();
+  let enqueue: (qid: string, job: Job) => Promise<unknown> = async () => {};
+  const lost = async (qid: string): Promise<void> => {
+    const redis = await rawClient(queue);
+    if (redis.status !== undefined && redis.status !== "ready") return;
+    const since = missingSince.get(qid) ?? Date.now();
+    missingSince.set(qid, since);
+    const job = byQid.get(qid)!;
+    const act = await lostJobAction(redis, name, qid, since);
+    if (act.kind === "result") {
+      opts.log(`${job.id}: no longer in Redis (restarted without persistence?), but its worker kept the result: collected`);
+      await finish(qid, true, act.value);
+      await queue.remove(qid).catch(() => 0); // a copy enqueued meanwhile is not run again
+    } else if (act.kind === "running" && !lostSaid.has(qid)) {
+      lostSaid.add(qid);
+      opts.log(`${job.id}: no longer in Redis (restarted without persistence?), but worker ${act.by} still runs it; waiting for its result`);
+    } else if (act.kind === "enqueue") {
+      opts.log(`${job.id}: no longer in Redis (restarted without persistence?) and no worker kept a result; enqueued again`);
+      missingSince.delete(qid);
+      lostSaid.delete(qid);
+      await enqueue(qid, job);
+    }
+  };
   const check = async (qid: string, retryFailed: boolean): Promise<void> => {
     const bj = await queue.getJob(qid);
-    if (!bj || !pending.has(qid)) return;
+    if (!pending.has(qid)) return;
+    if (!bj) return lost(qid);
+    missingSince.delete(qid);
     const state = await bj.getState();
     if (state === "completed") await finish(qid, true, bj.returnvalue);
     else if (state === "failed") {
@@ -307,6 +333,8 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
 
   try {
     await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 15_000, `cannot reach Redis at ${where}`);
+    watch.start(await rawClient(queue));
+    stopRefusals = watchRefusals(await rawClient(queue), name, opts.datasetHash, opts.log, q.pollMs ?? 5000, () => queue.getWorkersCount());
     for (const s of sigs) process.on(s, onSignal);
     progress = sweepProgress(todo.length, opts.interactive, opts.log);
     events.on("active", ({ jobId }) => {
@@ -334,27 +362,28 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
 
     const attempts = q.attempts ?? 3;
     const backoff = { type: "exponential", delay: q.backoffMs ?? 10_000 };
+    enqueue = (qid, job) => queue.add(job.id, payloadOf(job), { jobId: qid, attempts, backoff, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: false });
     let added = 0;
     const payloadOf = (job: Job): QueuePayload => ({
       version: 1,
       job: { id: job.id, method: job.method, seed: job.seed, options: job.options },
       dataset: opts.dataset,
+      provenance: jobProvenance(job),
     });
     // what a worker would refuse is refused here, before anything is enqueued
     for (const job of byQid.values()) checkPayload(payloadOf(job));
     for (const [qid, job] of byQid) {
-      const payload = payloadOf(job);
       let before = await queue.getJob(qid);
       // finished, but its model artefact expired in Redis before a bench collected it: run it again
       const model = (before?.returnvalue as QueueReturn | undefined)?.model;
       if (before && model && (await before.getState()) === "completed" && !(await (await rawClient(queue)).exists(model.key))) {
-        opts.log(`${job.id}: finished in the queue, but its model artefact has expired; running it again`);
+        opts.log(`${job.id}: finished in the queue, but its model artefact ${await whyMissing(await rawClient(queue), name, qid, before.returnvalue)}; running it again`);
         await before.remove();
         before = undefined;
       }
       // same id, same configuration and data: a job already in the queue is not added twice
       if (!before) {
-        await queue.add(job.id, payload, { jobId: qid, attempts, backoff, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: false });
+        await enqueue(qid, job);
         added++;
       }
     }
@@ -370,6 +399,8 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
     await done;
   } finally {
     clearTimeout(poller);
+    watch.stop();
+    stopRefusals();
     for (const s of sigs) process.removeListener(s, onSignal);
     progress?.stop();
     // bounded: closing a connection that never came up can wait on its reconnects
@@ -379,22 +410,27 @@ async function enqueueAndWait(todo: Job[], runsDir: string, opts: RunQueuedOptio
 }
 
 /** Writes a result that came back through the queue: model artefact, diagnostics, result JSON, job record. */
-async function saveResult(runsDir: string, job: Job, value: unknown, datasetHash: string, redis: RawRedis): Promise<void> {
+async function saveResult(runsDir: string, job: Job, value: unknown, datasetHash: string, redis: RawRedis, queueName: string, qid: string): Promise<void> {
   if (!isObj(value) || value.version !== 1 || !isObj(value.result)) throw new Error("the worker returned no result");
   const ret = value as unknown as QueueReturn;
   const h = (ret.result.config as { datasetHash?: unknown } | undefined)?.datasetHash;
   if (h !== datasetHash) throw new Error(`the result was computed on other data (dataset hash ${String(h)}, expected ${datasetHash})`);
+  // a table never mixes versions or resolved configurations (src/sweep/provenance.ts)
+  const recorded = readProvenance((ret.result.config as { provenance?: unknown } | undefined)?.provenance);
+  const diff = recorded ? provenanceDiff(recorded, jobProvenance(job)) : ["the result records no mtlcraft version or resolved configuration"];
+  if (diff.length) throw new Error(`the result was computed by another mtlcraft version or resolved configuration (worker → this bench: ${diff.slice(0, 8).map((d) => printable(d, 200)).join("; ")}); not written`);
   const out = resultPath(runsDir, job);
   if (ret.model) {
     const buf = await redis.getBuffer(ret.model.key);
-    if (!buf) throw new Error(`its model artefact is no longer in Redis (${ret.model.key}); run the bench again to re-run the job`);
+    if (!buf) throw new Error(`its model artefact (${printable(ret.model.key, 200)}) ${await whyMissing(redis, queueName, qid, ret)}`);
     unpackDir(buf, modelArtifactPath(out));
   }
   const diag = (ret.result.diagnostics ?? []).map((d) => JSON.stringify(d)).join("\n");
   writeFileAtomic(out.replace(/\.json$/, "") + ".diag.jsonl", diag + (diag ? "\n" : ""));
   writeFileAtomic(out, JSON.stringify({ ...ret.result, config: { ...ret.result.config, worker: ret.worker } }));
   writeRecord(runsDir, job, datasetHash);
-  if (ret.model) await redis.del(ret.model.key);
+  // on disk: acknowledged, and the result and model leave Redis
+  await ackResult(redis, queueName, qid, ret.model?.key);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,13 +456,18 @@ export interface QueueWorkerOptions extends QueueConnection {
   stalledMs?: number;
   /** Times a job may stall (its worker died) before it fails (default 2). */
   maxStalls?: number;
+  /** A job running longer is ended (its process group) and fails as timed out; retried like any failure (default: no limit). */
+  jobTimeoutS?: number;
   log?: (m: string) => void;
 }
 
 export interface QueueWorkerHandle {
-  /** Stops taking jobs and closes the connection (running jobs are ended). */
+  /** Stops taking jobs, hands the running ones back to the queue (attempts untouched), ends their processes and closes the connection. */
   close(): Promise<void>;
 }
+
+/** This worker's data has another content hash than the bench's: it refuses the sweep (refusal.ts). */
+class DataMismatchError extends Error {}
 
 /** A hash of everything a payload says about its dataset (DatasetCache's key and its spec file's name). */
 function datasetKey(d: DatasetPayload): string {
@@ -487,7 +528,7 @@ class DatasetCache {
     }
     const prep = await prepareDataset(dataset, { cacheDir, ...(source ? { dataDir: source, confineTo: this.realRoot } : {}), log: this.o.log });
     if (prep.manifest.hash !== d.hash) {
-      throw new Error(
+      throw new DataMismatchError(
         `dataset content hash differs: the bench enqueued ${d.hash}, this worker (${hostname()}) prepared ${prep.manifest.hash}` +
           ` from ${source ?? d.builtin}; give the worker the same data (--data-dir)`,
       );
@@ -529,7 +570,7 @@ export function removeInside(root: string, dir: string): void {
  */
 export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorkerHandle> {
   const log = o.log ?? ((m: string) => console.error(m));
-  const name = o.name ?? DEFAULT_QUEUE_NAME;
+  const name = versionedQueueName(o.name ?? DEFAULT_QUEUE_NAME, mtlcraftVersion());
   const connection = connectionOptions(o);
   const plain = plainTextWarning(o);
   if (plain) log(plain);
@@ -537,6 +578,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   const cacheDir = resolve(o.cacheDir ?? DEFAULT_CACHE_DIR);
   const workDir = resolve(o.workDir ?? ".cache/worker");
   mkdirSync(workDir, { recursive: true });
+  cleanWorkDir(workDir, (dir) => removeInside(workDir, dir), log);
   const plugins = (o.plugins ?? []).map((p) => resolve(cwd, p));
   const dataRoot = resolve(o.dataDir ?? cwd);
   if (!existsSync(dataRoot) || !statSync(dataRoot).isDirectory()) throw new Error(`worker --data-dir: ${dataRoot} is not a folder`);
@@ -544,7 +586,17 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
   const host = hostname();
   const onError = errorReporter(log, o);
 
+  // every processor call in flight (a job being run, refused or handed back): Ctrl-C waits for them
+  let inFlight = 0;
   const processor = async (bj: BullJob, token?: string): Promise<QueueReturn> => {
+    inFlight++;
+    try {
+      return await processJob(bj, token);
+    } finally {
+      inFlight--;
+    }
+  };
+  const processJob = async (bj: BullJob, token?: string): Promise<QueueReturn> => {
     // what goes back into Redis (failedReason, progress) names file, row and column but never
     // quotes a file's content; the full message stays in this worker's log (redis-message.ts)
     const known = payloadStrings(bj.data);
@@ -558,6 +610,22 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       throw new UnrecoverableError(`on ${host}: ${msg}`);
     }
     const id = data.job.id;
+    // a sweep this worker cannot run (another version or resolved configuration, other data):
+    // given back without using an attempt, and this worker stops taking its jobs (refusal.ts)
+    let refusal = refusals.reasonFor(data.dataset.hash);
+    if (refusal === null) {
+      try {
+        refusal = provenanceRefusal(data);
+      } catch (e) {
+        refusal = `cannot resolve the job's configuration here: ${(e as Error).message}`;
+      }
+    }
+    if (refusal !== null) return refusals.giveBack(bj, token, data, refusal, worker, await rawClient(worker));
+    if (stopping) {
+      // handing its jobs back (Ctrl-C): this one too, at once
+      if (token) await bj.moveToWait(token);
+      throw new WaitingError();
+    }
     // A job whose worker died comes back at once (BullMQ's stalled check): wait a backoff first.
     if (bj.stalledCounter > (data.stallsSeen ?? 0) && token) {
       const b = bj.opts.backoff;
@@ -568,10 +636,29 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       await bj.moveToDelayed(Date.now() + wait, token);
       throw new DelayedError();
     }
+    // a result a worker kept when Redis lost this job is returned, not computed again; a copy
+    // enqueued again while the lost one still runs elsewhere waits for it (reconcile.ts)
+    const redis = await rawClient(worker);
+    const qid = String(bj.id);
+    const kept = await keptResult(redis, name, qid, data.dataset.hash);
+    if (kept) {
+      log(`${id}: its result is already in Redis (kept when Redis lost the job); not run again`);
+      return kept as unknown as QueueReturn;
+    }
+    const mark = `${workerName()} ${token ?? ""}`;
+    const other = await redis.get(runningKey(name, qid));
+    if (other !== null && other !== mark && token) {
+      log(`${id}: worker ${printable(other.split(" ")[0], 100)} still runs it (Redis lost the job and it was enqueued again); checking again in ${(3 * RUNNING_RENEW_MS) / 1000} s`);
+      await bj.moveToDelayed(Date.now() + 3 * RUNNING_RENEW_MS, token);
+      throw new DelayedError();
+    }
+    await redis.set(runningKey(name, qid), mark, "EX", RUNNING_TTL_S);
+    const renew = setInterval(() => void redis.set(runningKey(name, qid), mark, "EX", RUNNING_TTL_S).catch(onError), RUNNING_RENEW_MS);
     const t0 = Date.now();
     log(`${id}: started (attempt ${bj.attemptsMade + 1})`);
     // the BullMQ id (anyone's text) never becomes a path: the folder is named by its hash
     const dir = jobWorkDir(workDir, String(bj.id));
+    if (token) active.set(qid, { bj, token });
     try {
       const ds = await datasets.get(data.dataset);
       const options: Record<string, OptionValue> = { ...data.job.options };
@@ -582,7 +669,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       const job: Job = { id, method: data.job.method, seed: data.job.seed, options, point: {}, phase: "final" };
       let last = 0;
       // the train process checks the queued spec's paths again, inside the same data folder
-      await runOne(job, dir, { cwd, plugins, exitWithParent: true, ...(ds.source ? { confineData: datasets.root } : {}) }, (step, total, info) => {
+      await runOne(job, dir, { cwd, plugins, exitWithParent: true, ...(ds.source ? { confineData: datasets.root } : {}), ...(o.jobTimeoutS ? { timeoutS: o.jobTimeoutS } : {}) }, (step, total, info) => {
         const now = Date.now();
         if (now - last < 1000 && step < total) return;
         last = now;
@@ -596,23 +683,49 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
       result.diagnostics = summarizeDiagnostics(result.diagnostics ?? []);
       // the model artefact goes under its own expiring key: the result stays small
       const modelDir = modelArtifactPath(resultPath(dir, job));
-      let model: QueueReturn["model"];
-      if (existsSync(modelDir)) {
-        const buf = packDir(modelDir);
-        const key = modelKey(name, bj.id!);
-        await (await rawClient(worker)).set(key, buf, "EX", MODEL_TTL_S);
-        model = { key, bytes: buf.length };
-      }
+      const buf = existsSync(modelDir) ? packDir(modelDir) : undefined;
+      const model: QueueReturn["model"] = buf ? { key: modelKey(name, qid), bytes: buf.length } : undefined;
+      const ret: QueueReturn = { version: 1, result, worker: host, ...(model ? { model } : {}), expiresAt: new Date(Date.now() + MODEL_TTL_S * 1000).toISOString() };
+      // published under its own keys before the job is reported complete, and kept here until a
+      // bench acknowledges it: a Redis that forgets the job (or the result) gets it again (reconcile.ts)
+      await publishResult(redis, name, qid, ret, buf);
+      keeper.keep(qid, ret, buf);
       removeInside(workDir, dir);
       log(`${id}: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      return { version: 1, result, worker: host, ...(model ? { model } : {}) };
+      refusals.ran();
+      return ret;
     } catch (e) {
+      // handed back (Ctrl-C): already waiting in the queue again; BullMQ must not move it
+      if (stopping) throw new WaitingError();
+      if (e instanceof DataMismatchError) {
+        return await refusals.giveBack(bj, token, data, e.message, worker, redis);
+      }
       log(`${id}: failed on ${host}: ${(e as Error).message}`);
       const msg = `on ${host}: ${redisSafeMessage(e, known)}`;
       // a spec path outside the data folder never gets better either
       throw e instanceof OutsideDataFolderError ? new UnrecoverableError(msg) : new Error(msg);
+    } finally {
+      active.delete(qid);
+      clearInterval(renew);
+      void redis.del(runningKey(name, qid)).catch(() => 0);
     }
   };
+  const refusals = new SweepRefusals(name, log);
+  const active = new Map<string, { bj: BullJob; token: string }>();
+  let stopping = false;
+  /** Ctrl-C / close: every running job back to the queue at once (waiting, attempts untouched), its train process ended. */
+  const handBack = async (): Promise<void> => {
+    stopping = true;
+    await worker.pause(true).catch(onError); // takes no new job from now on
+    const jobs = [...active.values()];
+    if (jobs.length) log(`worker stopping: handing ${jobs.length} running job(s) back to the queue`);
+    await Promise.all(jobs.map(({ bj, token }) => bj.moveToWait(token).catch(onError)));
+    killWorkers("SIGTERM");
+    const t0 = Date.now();
+    while (inFlight > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  };
+  const keeper = new ResultKeeper(name, log);
+  const lostSaid = new Set<string>();
 
   const worker = new Worker(name, processor, {
     connection,
@@ -621,17 +734,39 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker
     stalledInterval: o.stalledMs ?? 30_000,
     maxStalledCount: o.maxStalls ?? 2,
     autorun: false,
+    name: workerName(),
   });
-  worker.on("error", onError);
+  worker.on("error", (e: Error) => {
+    // Redis forgot a job this worker finished (restarted without persistence): the result is not lost
+    const lostJob = /^Missing key for job (.{1,200}?)\. move/.exec(e.message);
+    if (lostJob && lostSaid.has(lostJob[1]!)) return;
+    if (lostJob) lostSaid.add(lostJob[1]!);
+    if (lostJob) log(`job ${JSON.stringify(printable(lostJob[1], 80))}: Redis no longer knows it (restarted without persistence?); its result, if it finished, is kept for the bench under its own key`);
+    else onError(e);
+  });
+  let sweeping = false;
+  const keeperTimer = setInterval(() => {
+    if (sweeping || keeper.size === 0) return;
+    sweeping = true;
+    void rawClient(worker)
+      .then((r) => keeper.sweep(r))
+      .catch(onError)
+      .finally(() => (sweeping = false));
+  }, RUNNING_RENEW_MS);
+  keeperTimer.unref();
   worker.on("stalled", (jobId) => log(`job ${JSON.stringify(String(jobId).slice(0, 80))}: its worker stopped responding (stalled); back to the queue`));
   await withTimeout(worker.waitUntilReady(), 15_000, `cannot reach Redis at ${redactUrl(o.url)}`);
-  const removeHandlers = installKillHandlers();
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      clearInterval(keeperTimer);
+      refusals.stop();
+      removeHandlers();
+      await handBack();
+      await worker.close(true);
+    })());
+  const removeHandlers = handBackOnSignal(close, log);
   void worker.run().catch(onError);
   log(`worker ${host}:${process.pid} on ${redactUrl(o.url)} (queue "${name}"), ${o.concurrency ?? 1} job(s) at a time; data cache ${cacheDir}`);
-  return {
-    async close() {
-      removeHandlers();
-      await worker.close(true);
-    },
-  };
+  return { close };
 }

@@ -16,6 +16,7 @@ import cliProgress from "cli-progress";
 import type { RunResult } from "../report/types.ts";
 import type { Job, OptionValue } from "./plan.ts";
 import { writeFileAtomic } from "../util/fsx.ts";
+import { plainText } from "../util/text.ts";
 import { processAlive, readLockOwner } from "../util/lock.ts";
 import { realTarget } from "../util/outpath.ts";
 import { peekFingerprint } from "../train/checkpoint.ts";
@@ -23,6 +24,7 @@ import { modelArtifactPath } from "../train/artifact.ts";
 import { BUILTIN_DATASETS, DEFAULT_CACHE_DIR } from "../data/index.ts";
 import { trainFlag } from "../config/train-options.ts";
 import { CONFINE_DATA_ENV } from "../data/confine.ts";
+import { checkRunsProvenance, jobProvenance } from "./provenance.ts";
 
 // Workers run the CLI next to this module: the compiled dist/cli.js with plain node in the
 // package (never source through a loader); only a source checkout run through tsx
@@ -60,7 +62,14 @@ export function resultPath(runsDir: string, job: Job): string {
 }
 
 export function readResult(path: string): RunResult {
-  return JSON.parse(readFileSync(path, "utf8")) as RunResult;
+  const r = JSON.parse(readFileSync(path, "utf8")) as RunResult;
+  // its names reach the terminal and results.md: no control characters (src/util/text.ts)
+  if (r !== null && typeof r === "object") {
+    for (const k of ["dataset", "model", "method", "methodLabel"] as const) if (typeof r[k] === "string") (r as unknown as Record<string, string>)[k] = plainText(r[k]);
+    if (Array.isArray(r.tasks)) r.tasks = r.tasks.map((t) => plainText(t));
+    if (Array.isArray(r.warnings)) r.warnings = r.warnings.map((w) => plainText(w, 2000));
+  }
+  return r;
 }
 
 /** What a finished job was run on, written beside its result: the key for reuse. */
@@ -70,6 +79,8 @@ export interface JobRecord {
   seed: number;
   options: Record<string, OptionValue>;
   datasetHash: string;
+  /** The mtlcraft version and resolved configuration hash the result must have (src/sweep/provenance.ts). */
+  provenance: { mtlcraft: string; configHash: string };
 }
 
 export function recordPath(runsDir: string, job: Job): string {
@@ -91,7 +102,8 @@ export function canonical(v: unknown): string {
 }
 
 function recordOf(job: Job, datasetHash: string): JobRecord {
-  return { id: job.id, method: job.method, seed: job.seed, options: job.options, datasetHash };
+  const p = jobProvenance(job);
+  return { id: job.id, method: job.method, seed: job.seed, options: job.options, datasetHash, provenance: { mtlcraft: p.mtlcraft, configHash: p.configHash } };
 }
 
 /**
@@ -110,7 +122,10 @@ export function staleReason(runsDir: string, job: Job, datasetHash: string): str
     return "no job record (dataset and configuration unknown)";
   }
   if (rec.datasetHash !== datasetHash) return `dataset changed (${String(rec.datasetHash).slice(0, 12)}… → ${datasetHash.slice(0, 12)}…)`;
-  if (canonical(recordOf(job, datasetHash)) !== canonical(rec)) return "job configuration changed";
+  // the provenance is checked against the result's own (checkRunsProvenance, before any reuse)
+  const { provenance: _want, ...want } = recordOf(job, datasetHash);
+  const { provenance: _had, ...had } = rec;
+  if (canonical(want) !== canonical(had)) return "job configuration changed";
   try {
     const h = (readResult(rp).config as { datasetHash?: unknown } | undefined)?.datasetHash;
     if (h !== datasetHash) return "result was computed on other data";
@@ -149,10 +164,18 @@ export function workerError(stderr: string): string {
   return out.join("\n    ");
 }
 
+/** A job's train process ran longer than its --job-timeout and was ended. */
+export class JobTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobTimeoutError";
+  }
+}
+
 /** Live worker processes of this sweep (each the leader of its own process group). */
 const live = new Set<ChildProcess>();
 
-function killWorkers(signal: NodeJS.Signals): void {
+export function killWorkers(signal: NodeJS.Signals): void {
   for (const c of live) {
     try {
       if (c.pid !== undefined) process.kill(-c.pid, signal); // the whole group
@@ -219,6 +242,7 @@ export interface RunJobsOptions {
  * (see staleReason). Stale results, and checkpoints written on other data, are removed.
  */
 export function pendingJobs(jobs: Job[], runsDir: string, datasetHash: string, log: (m: string) => void): Job[] {
+  checkRunsProvenance(jobs, runsDir, datasetHash); // results of another version or configuration: refused, never mixed
   const todo: Job[] = [];
   for (const j of jobs) {
     const why = staleReason(runsDir, j, datasetHash);
@@ -337,7 +361,7 @@ export async function runJobs(jobs: Job[], opts: RunJobsOptions): Promise<RunRes
 export function runOne(
   job: Job,
   runsDir: string,
-  where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean; confineData?: string },
+  where: { cwd: string; plugins: readonly string[]; exitWithParent?: boolean; confineData?: string; timeoutS?: number },
   onProgress: (step: number, total: number, info: string) => void,
 ): Promise<void> {
   // the id names the job's files: a plain name, never a path (queue ids are checked before, see payload.ts)
@@ -376,6 +400,25 @@ export function runOne(
       detached: true,
     });
     live.add(child);
+    // --job-timeout: the job's whole process group is ended (SIGTERM, then SIGKILL after 5 s)
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timeout = where.timeoutS
+      ? setTimeout(() => {
+          timedOut = true;
+          const kill = (sig: NodeJS.Signals) => {
+            try {
+              if (child.pid !== undefined) process.kill(-child.pid, sig);
+            } catch {
+              /* already gone */
+            }
+          };
+          kill("SIGTERM");
+          killTimer = setTimeout(() => kill("SIGKILL"), 5000);
+          killTimer.unref();
+        }, where.timeoutS * 1000)
+      : undefined;
+    timeout?.unref();
     let buf = "";
     let err = "";
     child.stdout!.setEncoding("utf8");
@@ -404,6 +447,12 @@ export function runOne(
     });
     child.on("close", (code, signal) => {
       live.delete(child);
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      if (timedOut) {
+        reject(new JobTimeoutError(`train timed out after ${where.timeoutS} s (--job-timeout); its processes were ended`));
+        return;
+      }
       if (code === 0 && existsSync(out)) {
         rmSync(ckpt, { recursive: true, force: true }); // finished: the result file is the record
         resolvePromise();

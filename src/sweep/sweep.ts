@@ -9,10 +9,11 @@ import { join, resolve } from "node:path";
 import { hostname, cpus } from "node:os";
 import type { RunResult } from "../report/types.ts";
 import { buildVerdict, methodCosts, verdictToHtml, verdictToMarkdown } from "../report/verdict.ts";
-import { buildComparisonTable, differencesToCsv, toCsv, toHtmlTable, toMarkdown, type MethodSummary } from "../report/table.ts";
+import { buildComparisonTable, differencesToCsv, toCsv, toMarkdown, type MethodSummary } from "../report/table.ts";
+import { didYouMean } from "../util/suggest.ts";
 import { renderReport } from "../report/html.ts";
 import { buildQualityBar, qualityToHtml, qualityToJson, qualityToMarkdown, type QualityBar } from "../report/quality.ts";
-import { buildSelection, warnText, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
+import { buildSelection, warnText, stillImproving, STILL_IMPROVING_WARNING, selectionToCsv, selectionToHtml, selectionToMarkdown, type MethodSelection, type SelectionPoint } from "../report/selection.ts";
 import { resultPath } from "./runner.ts";
 import { checkWritable, writeFileAtomic } from "../util/fsx.ts";
 import { checkOutput } from "../util/outpath.ts";
@@ -63,14 +64,16 @@ export function summarise(results: RunResult[], jobs: Job[], labelOf: (m: string
 }
 
 /**
- * The runs' warnings (a task whose metric is undefined on a split: src/metrics/defined.ts), one
- * line per distinct warning naming the runs that gave it (up to 4, else how many of them): every
- * run of a sweep usually shares its test split's warnings, and 50 copies of one line help nobody.
+ * The runs' warnings (a task whose metric is undefined on a split: src/metrics/defined.ts; a run
+ * still improving at its last epoch: stillImproving in src/report/selection.ts), one line per
+ * distinct warning naming the runs that gave it (up to 4, else how many of them): every run of a
+ * sweep usually shares its test split's warnings, and 50 copies of one line help nobody.
  */
 export function runWarnings(results: readonly RunResult[], jobs: readonly Pick<Job, "id">[]): string[] {
   const byText = new Map<string, string[]>();
   results.forEach((r, i) => {
-    for (const w of r.warnings ?? []) {
+    // stored warnings, and the budget flag of every run (derived, so results written before it are covered too)
+    for (const w of [...(r.warnings ?? []), ...(stillImproving(r) ? [STILL_IMPROVING_WARNING] : [])]) {
       const ids = byText.get(w) ?? [];
       ids.push(jobs[i]?.id ?? `#${i + 1}`);
       byText.set(w, ids);
@@ -86,10 +89,13 @@ export function runWarnings(results: readonly RunResult[], jobs: readonly Pick<J
  */
 export async function runSweep(
   cfg: SweepConfig,
-  options: { interactive?: boolean; log?: (m: string) => void; labelOf?: (m: string) => string; command?: string } & SweepMode = {},
+  options: { interactive?: boolean; log?: (m: string) => void; labelOf?: (m: string) => string; command?: string; focus?: string } & SweepMode = {},
 ): Promise<SweepOutput> {
   const mode: SweepMode = { ...(options.shard ? { shard: options.shard } : {}), ...(options.reportOnly ? { reportOnly: true } : {}), ...(options.queue ? { queue: options.queue } : {}) };
   checkMode(mode);
+  if (options.focus !== undefined && !cfg.methods.includes(options.focus)) {
+    throw new Error(`--focus ${options.focus}: not one of this bench's methods (${cfg.methods.join(", ")})${didYouMean(options.focus, cfg.methods)}`);
+  }
   const opts = {
     interactive: options.interactive ?? false,
     log: options.log ?? ((m: string) => console.error(m)),
@@ -184,11 +190,12 @@ export async function runSweep(
     title: `mtlcraft: ${cfg.model} on ${cfg.dataset}`,
     runs: results,
     verdictHtml: verdictToHtml(verdict),
-    tableHtml: toHtmlTable(table),
+    comparison: table,
     meta,
     differences: table.differences,
     qualityHtml: qualityToHtml(quality),
     selectionHtml: selectionToHtml(selection),
+    ...(options.focus !== undefined && results.some((r) => r.method === options.focus) ? { focus: options.focus } : {}),
   });
   const selectionMd = selectionToMarkdown(selection);
   writeFileAtomic(join(out, "results.md"), verdictToMarkdown(verdict) + "\n" + markdown + "\n" + qualityToMarkdown(quality) + (selectionMd ? "\n" + selectionMd : ""));

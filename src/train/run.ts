@@ -6,10 +6,13 @@
 import cliProgress from "cli-progress";
 import type { BalancingMethod, JsonValue } from "../balance/types.ts";
 import { createMethod, getMethod, resolveMethodOptions } from "../balance/registry.ts";
+import { provenanceOf } from "./provenance.ts";
 import type { Batch, PreparedDataset } from "../data/types.ts";
 import { loadDataset, resolveSpec } from "../data/index.ts";
-import { specInputs } from "../data/prepare.ts";
+import { specInputs } from "../data/manifest.ts";
 import { configureEngine } from "../engine/ort.ts";
+import { LogProgress, lossText } from "./progress.ts";
+import { STILL_IMPROVING_WARNING, stillImproving } from "../report/selection.ts";
 import { checkModelOptions, createModel, getArchitecture } from "../model/registry.ts";
 import type { Model } from "../model/model.ts";
 import { createAdam, type Adam } from "../optim/adam.ts";
@@ -23,6 +26,7 @@ import { createHash } from "node:crypto";
 import { dirname, resolve as resolvePath } from "node:path";
 import type { Rng } from "../util/rng.ts";
 import { trainStep, predict, getTrainState, setTrainState, type GradScope } from "./step.ts";
+import { checkBalanceAt, type BalanceAt } from "../grad/representation.ts";
 import { runLoop, toRunResult, type LoopConfig, type TrainableModel } from "./trainer.ts";
 import type { Fingerprint, TensorMap } from "./checkpoint.ts";
 import { MODEL_ARTIFACT_FORMAT, modelArtifactPath, saveModelArtifact, type ModelArtifactInfo } from "./artifact.ts";
@@ -35,9 +39,10 @@ export class ModelHandle implements TrainableModel {
     readonly model: Model,
     readonly optimizer: Adam,
     readonly scope: GradScope,
+    readonly balanceAt: BalanceAt = "parameters",
   ) {}
   async step(batch: Batch, method: BalancingMethod, info: { step: number; epoch: number; rng: Rng; diagnostics: boolean }) {
-    const r = await trainStep(this.model, this.optimizer, method, batch, { ...info, scope: this.scope });
+    const r = await trainStep(this.model, this.optimizer, method, batch, { ...info, scope: this.scope, balanceAt: this.balanceAt });
     return { losses: r.losses, balance: r.balance };
   }
   predict(batch: Batch): Promise<Float32Array[]> {
@@ -59,7 +64,8 @@ export class ModelHandle implements TrainableModel {
 
 /** Coerce CLI strings ("2", "256,128", "true") for model options. */
 export function parseModelOptions(raw: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // no prototype: a key "__proto__" stays a key (and is refused as unknown), never a prototype
+  const out = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(raw)) {
     if (typeof v !== "string") {
       out[k] = v;
@@ -106,10 +112,11 @@ export async function buildRun(options: TrainOptions, data?: PreparedDataset): P
   const methodEntry = getMethod(o.method);
   const modelOptions = parseModelOptions(o.modelOptions ?? {});
   for (const k of Object.keys(modelOptions)) {
-    if (MODEL_KEYS_FROM_TRAIN[k]) throw new Error(`model option ${k} is set by the train option ${MODEL_KEYS_FROM_TRAIN[k]}, not --model-opt`);
+    if (Object.hasOwn(MODEL_KEYS_FROM_TRAIN, k)) throw new Error(`model option ${k} is set by the train option ${MODEL_KEYS_FROM_TRAIN[k]}, not --model-opt`);
   }
   checkModelOptions(arch, modelOptions, { strict: true });
   const methodOptions = resolveMethodOptions(methodEntry, o.methodOptions ?? {});
+  checkBalanceAt(methodEntry.name, o.balanceAt, o.scope);
   configureEngine({ ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.device !== undefined ? { device: o.device } : {}), ...(o.memory !== undefined ? { memory: o.memory } : {}) });
   const ds = data ?? (await loadDataset(o.dataset, { cacheDir: o.cacheDir, source: o.source }));
   const T = ds.meta.tasks.length;
@@ -137,9 +144,11 @@ export async function buildRun(options: TrainOptions, data?: PreparedDataset): P
       lr: o.lr,
       l2: o.l2,
       scope: o.scope,
+      // only when not the default, so checkpoints written before the option existed still resume
+      ...(o.balanceAt !== "parameters" ? { balanceAt: o.balanceAt } : {}),
     }),
   ) as Fingerprint;
-  return { data: ds, model, handle: new ModelHandle(model, optimizer, o.scope), method, datasetHash, fingerprint };
+  return { data: ds, model, handle: new ModelHandle(model, optimizer, o.scope, o.balanceAt), method, datasetHash, fingerprint };
 }
 
 /** Loop settings from options (defaults filled in); pass the built run to have checkpoints carry (and check) its fingerprint. */
@@ -256,10 +265,14 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
   const t0 = Date.now();
   let started = false;
   const held: string[] = [];
+  const taskNames = meta.tasks.map((t) => t.name);
+  // without a terminal: a plain line at least every 30 s (src/train/progress.ts)
+  const lines = mode === "log" ? new LogProgress({ tasks: taskNames, epochs: o.epochs }) : null;
   const out = await runLoop(built.data, handle, method, loopConfig(o, built), {
     onStep: ({ step, totalSteps, losses, epoch }) => {
+      if (lines) return lines.step({ step, totalSteps, epoch, losses });
       const speed = (step / Math.max(1e-3, (Date.now() - t0) / 1000)).toFixed(2);
-      const loss = Array.from(losses, (l) => l.toFixed(3)).join(" ");
+      const loss = lossText(taskNames, losses);
       if (bar) {
         if (!started) {
           bar.start(totalSteps, 0, { speed, loss, info: "" });
@@ -273,6 +286,7 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
     onEval: (p) => {
       const msg = `epoch ${p.epoch + 1} step ${p.step}: val AUC ${p.valAuc.map((x) => (Number.isFinite(x) ? x.toFixed(4) : "n/a")).join(" ")}`;
       if (bar) bar.update({ info: msg });
+      else if (lines) lines.eval(p);
       else if (mode === "json") process.stdout.write(JSON.stringify({ type: "eval", ...p }) + "\n");
     },
     // while the progress bar is drawn, messages (the test split's warnings) wait until it stops
@@ -293,7 +307,7 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
       methodLabel: label,
       seed: o.seed,
       tasks: meta.tasks.map((t) => t.name),
-      config: { ...o, dataset: typeof o.dataset === "string" ? o.dataset : o.dataset.name, model: modelName, method: methodEntry.name, params: model.numParams(), datasetHash: built.datasetHash, fingerprint: built.fingerprint } as unknown as Record<string, unknown>,
+      config: { ...o, dataset: typeof o.dataset === "string" ? o.dataset : o.dataset.name, model: modelName, method: methodEntry.name, params: model.numParams(), datasetHash: built.datasetHash, fingerprint: built.fingerprint, provenance: provenanceOf(o) } as unknown as Record<string, unknown>,
     },
     out,
   );
@@ -304,6 +318,8 @@ async function train(o: ResolvedTrainOptions, data?: PreparedDataset): Promise<R
     writeFileAtomic(diagPath(o.out), diag + (diag ? "\n" : ""));
     writeFileAtomic(o.out, JSON.stringify(result, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   }
+  // the budget flag of every run (bench lists it among the runs' warnings); epochs counted from 1
+  if ((mode === "bar" || mode === "log") && stillImproving(result)) console.error(`note: best epoch ${result.bestEpoch + 1} of ${result.epochsRun}: ${STILL_IMPROVING_WARNING}`);
   return result;
 }
 

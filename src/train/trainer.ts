@@ -208,7 +208,7 @@ export async function runLoop(
       model.setState({ tensors: ck.tensors.model ?? {}, json: ck.json.model as JsonValue });
       method.setState(ck.json.method as JsonValue);
       bestParams = ck.tensors.best ?? null;
-      cb.log?.(`resumed from ${cfg.checkpointDir} at step ${st.step} (epoch ${st.epoch}, batch ${st.batchInEpoch})`);
+      cb.log?.(`resumed from ${cfg.checkpointDir} at step ${st.step} (epoch ${st.epoch + 1}, after its batch ${st.batchInEpoch})`);
     }
   }
   const rng = Rng.fromState(st.rng);

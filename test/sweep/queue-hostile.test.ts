@@ -6,6 +6,7 @@
  * spec paths outside the data folder (`..` and a symlink), a ragged CSV whose first line is a
  * fake private key (it must appear nowhere in Redis), and a `?password=` URL (never printed).
  */
+import { jobProvenance, mtlcraftVersion, versionedQueueName } from "../../src/sweep/provenance.ts";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -43,7 +44,8 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms: num
 
 before(async () => {
   redis = await testRedis();
-  queue = new Queue(QUEUE, { connection: connectionOptions({ url: redis.url }) });
+  // the queue of this mtlcraft version (workers of another version serve their own: src/sweep/provenance.ts)
+  queue = new Queue(versionedQueueName(QUEUE, mtlcraftVersion()), { connection: connectionOptions({ url: redis.url }) });
   await queue.waitUntilReady();
   // the worker: its URL (with a `?password=`) on the command line, its own data folder
   worker = spawn(
@@ -71,15 +73,13 @@ after(async () => {
 /** A valid payload for the tiny dataset (3 steps of a small model), with `over` merged into the job's options. */
 function payload(id: string, over: Record<string, unknown> = {}, ds: Partial<{ spec: unknown; hash: string }> = {}): Record<string, unknown> {
   const { hash } = datasetHash(spec, dataDir);
+  const options = { dataset: specPath, model: "shared-bottom", method: "ew", seed: 1, "model-opt": ["bottomUnits=4"], "max-steps": 3, "batch-size": 32, "emb-dim": 2, epochs: 1, patience: 0 };
   return {
     version: 1,
-    job: {
-      id,
-      method: "ew",
-      seed: 1,
-      options: { dataset: specPath, model: "shared-bottom", method: "ew", seed: 1, "model-opt": ["bottomUnits=4"], "max-steps": 3, "batch-size": 32, "emb-dim": 2, epochs: 1, patience: 0, ...over },
-    },
+    job: { id, method: "ew", seed: 1, options: { ...options, ...over } },
     dataset: { spec: ds.spec ?? spec, baseDir: dataDir, hash: ds.hash ?? hash },
+    // what a bench of this version records (of the valid options: the hostile ones are refused by the schema first)
+    provenance: jobProvenance({ options }),
   };
 }
 

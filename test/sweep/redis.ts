@@ -6,6 +6,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { connect, createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { tempDir } from "../data/helpers.ts";
 
 export interface TestRedis {
@@ -93,4 +96,59 @@ export async function testRedis(): Promise<TestRedis> {
     );
   }
   return startRedis();
+}
+
+/** A redis-server of a test's own (no persistence) that can be stopped and started again empty on the same port. */
+export interface RestartableRedis extends TestRedis {
+  /** Kills the server (SIGKILL: nothing saved) and, after `downMs`, starts an empty one on the same port. */
+  restart(downMs: number): Promise<void>;
+}
+
+/** Starts a restartable loopback redis-server (the tests of lost jobs need one they can restart). */
+export async function restartableRedis(): Promise<RestartableRedis> {
+  if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status !== 0) {
+    throw new Error("the lost-job tests restart their own Redis: install redis-server (Debian/Ubuntu: apt-get install -y redis-server); .ci/run does this");
+  }
+  // its own folder (tempDir's cleanup would run when the calling hook ends): removed at exit
+  const dir = mkdtempSync(join(tmpdir(), "mtlcraft-redis-restart-"));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let exited = true;
+  const up = async () => {
+    const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    c.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+    c.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    child = c;
+    let gone = false;
+    exited = false;
+    c.once("exit", () => (exited = gone = true));
+    const t0 = Date.now();
+    while (!(await ping(port))) {
+      if (gone || Date.now() - t0 > 30_000) throw new Error(`redis-server did not start on port ${port}:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const down = async () => {
+    if (!child || exited) return;
+    child.kill("SIGKILL");
+    const t0 = Date.now();
+    while (!exited && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  };
+  await up();
+  process.once("exit", () => {
+    if (child && !exited) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: down,
+    async restart(downMs) {
+      await down();
+      await new Promise((r) => setTimeout(r, downMs));
+      await up();
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { recordPath, resultPath, runOne, staleReason, toArgs, workerError, type JobRecord } from "../../src/sweep/runner.ts";
+import { readResult, recordPath, resultPath, runOne, staleReason, toArgs, workerError, type JobRecord } from "../../src/sweep/runner.ts";
 import { writeTinyDataset } from "../train/tiny-data.ts";
 import type { Job } from "../../src/sweep/plan.ts";
 import { modelArtifactPath } from "../../src/train/artifact.ts";
@@ -85,4 +85,15 @@ test("a train process started from job options with flag text in a value reads i
   await assert.rejects(runOne(bare, join(dir, "runs"), { cwd: dir, plugins: [] }, () => {}), /job option method is not a true\/false option/);
   assert.equal(existsSync(marker), false, "the plugin's top-level code ran");
   await assert.rejects(runOne({ ...evil, id: "../escape" }, join(dir, "runs"), { cwd: dir, plugins: [] }, () => {}), /bad job id/);
+});
+
+test("readResult: names and warnings from a result file reach the terminal without control characters", () => {
+  const dir = tempDir("runner-ctl");
+  const p = join(dir, "r.json");
+  writeFileSync(p, JSON.stringify({ version: 1, dataset: "d\u001b]0;x\u0007", model: "m", method: "ew", methodLabel: "EW\u001b[2J", tasks: ["click\u0085", "like"], warnings: ["w\u001b[31mred"] }));
+  const r = readResult(p);
+  assert.equal(r.dataset, "d?]0;x?");
+  assert.equal(r.methodLabel, "EW?[2J");
+  assert.deepEqual(r.tasks, ["click?", "like"]);
+  assert.deepEqual(r.warnings, ["w?[31mred"]);
 });
