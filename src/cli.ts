@@ -16,8 +16,11 @@ import { writeAcross } from "./report/across.ts";
 import { TRAIN_OPTIONS, type TrainField } from "./config/train-options.ts";
 import { parseValue } from "./config/schema.ts";
 import { checkSeeds, parseGridValues, parseSet, readSweepFile, resolveSweepConfig, sweepDefault, type SweepFile } from "./config/sweep-config.ts";
+import { mergeTrainValue, readTrainConfig } from "./config/train-config.ts";
+import { checkOutput } from "./util/outpath.ts";
 import { loadPlugins } from "./plugins.ts";
 import { registerDeployCommands } from "./deploy/cli.ts";
+import { registerEvaluateCommand } from "./deploy/evaluate-cli.ts";
 import { describeSynth, SYNTH_MAX_NOISE, writeSynthDataset } from "./data/synth.ts";
 import { readConflictConfig, runConflictBench } from "./sweep/conflict.ts";
 import { parseShard, type Shard } from "./sweep/modes.ts";
@@ -167,6 +170,15 @@ program
 
 const trainCmd = program.command("train").description("train one model with one balancing method and report test AUC/GAUC");
 trainCmd.option("--plugin <module>", PLUGIN_HELP, collect, []);
+trainCmd.option("--config <file>", "JSON file of these options, keyed by flag name (e.g. \"batch-size\": 1024); flags given here override it");
+trainCmd.addHelpText(
+  "after",
+  "\n--config FILE: keys are the flags above without dashes (plus \"plugin\"), values JSON;\n" +
+    "unknown keys are errors. Relative paths in the file (dataset, source, cache-dir,\n" +
+    "out, checkpoint, plugin) are resolved against the file's folder. A flag typed on\n" +
+    "the command line wins over the file, even at its default value; method-opt and\n" +
+    "model-opt merge key by key. Schema: schemas/train-config.schema.json.",
+);
 /** Flags built from the train-option schema (src/config/train-options.ts): names, types, ranges and defaults live there. */
 const trainFlags: { field: TrainField; attr: string }[] = [];
 for (const f of TRAIN_OPTIONS) {
@@ -175,36 +187,47 @@ for (const f of TRAIN_OPTIONS) {
   if (f.type === "choice") opt.choices(f.choices!);
   else if (f.type === "map") opt.argParser(keyValue);
   else if (f.type !== "string") opt.argParser((v: string) => fromSchema(f, v, `--${f.flag}`));
-  const def = f.key === "progress" ? (process.stderr.isTTY ? "bar" : "none") : f.default;
+  const def = f.key === "progress" ? (process.stderr.isTTY ? "bar" : "log") : f.default;
   if (def !== undefined && f.type !== "map") opt.default(def);
-  if (f.required && def === undefined) opt.makeOptionMandatory();
+  // (--dataset is required, but may come from --config: checked in the action)
   trainCmd.addOption(opt);
   trainFlags.push({ field: f, attr: opt.attributeName() });
 }
-trainCmd.action(async (o: Record<string, unknown>) => {
+trainCmd.action(async (o: Record<string, unknown>, cmd: Command) => {
+  const config = o.config ? readTrainConfig(o.config as string) : null;
   const opts: Record<string, unknown> = {};
   const methodOptions: Record<string, unknown> = {};
   for (const { field, attr } of trainFlags) {
-    const v = o[attr];
+    const v = mergeTrainValue(field.flag!, o[attr], cmd.getOptionValueSource(attr) === "cli", config);
     if (v === undefined) continue;
     if (field.methodOption) methodOptions[field.key] = v;
     else opts[field.key] = v;
   }
+  if (opts.dataset === undefined) throw new Error("train: --dataset is required (on the command line or as \"dataset\" in --config)");
   opts.methodOptions = { ...(opts.methodOptions as Record<string, string>), ...methodOptions };
-  await loadPlugins(o.plugin as string[]);
+  await loadPlugins([...(config?.plugins ?? []), ...(o.plugin as string[])]);
+  if (o.config) {
+    // the config file is an input like the spec: no output of the run may replace it
+    const cfgIn = [{ what: "--config", path: String(o.config) }];
+    if (typeof opts.out === "string") {
+      checkOutput("--out", opts.out, "file", cfgIn);
+      checkOutput("the diagnostics of --out", `${opts.out.replace(/\.json$/, "")}.diag.jsonl`, "file", cfgIn);
+    }
+    if (typeof opts.checkpoint === "string") checkOutput("--checkpoint", opts.checkpoint, "checkpoint", cfgIn);
+  }
   const res = await runTraining(opts as unknown as TrainOptions);
   // The result file is written (inside runTraining) before anything is printed, so a
   // closed stdout (`train ... | head`) can never lose a result that was saved.
-  if (o.progress !== "json") {
+  if (opts.progress !== "json") {
     console.log(`\n${res.methodLabel} on ${res.dataset} (${res.model}), seed ${res.seed}: best epoch ${res.bestEpoch + 1}, ${res.steps} steps, ${res.seconds.toFixed(1)} s`);
     console.log("| task | test AUC | test GAUC | logloss |\n|---|---:|---:|---:|");
     // an undefined metric (a one-class test split: see the warnings on stderr) reads n/a
     const f4 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(4) : "n/a");
     res.tasks.forEach((t, i) => console.log(`| ${t} | ${f4(res.test.auc[i])} | ${f4(res.test.gauc[i])} | ${f4(res.test.logloss[i])} |`));
     if (res.warnings?.length) console.log(`${res.warnings.length} warning${res.warnings.length === 1 ? "" : "s"} (printed above; kept in the result's "warnings")`);
-    if (o.out) console.log(`result: ${String(o.out)}`);
+    if (opts.out) console.log(`result: ${String(opts.out)}`);
   }
-  if (!(await stdoutFlushed()) && !o.out) {
+  if (!(await stdoutFlushed()) && !opts.out) {
     throw new Error("stdout was closed before the result was printed, and no --out file was given: the result is lost (use --out FILE)");
   }
 });
@@ -239,6 +262,7 @@ program
   .option("--plugin <module>", PLUGIN_HELP, collect, [])
   .option("--shard <i/n>", "run only the i-th of n deterministic partitions of the jobs (machines sharing --out)", (v: string) => cliCheck(() => parseShard(v)))
   .option("--report-only", "run nothing: the table and report from the results in --out (missing cells marked)", false)
+  .option("--focus <method>", "the method the report draws strong beside EW (default: the best mean val AUC of its final runs)")
   .option("--across <dirs>", "with --report-only: a cross-dataset summary of these bench folders (comma list, one per dataset): mean ranks, Friedman/Nemenyi critical-difference diagram, each dataset's verdict; written to --out as summary.md/.csv/.html")
   .option("--queue [url]", `run the jobs on a Redis job queue served by \`mtlcraft worker\`: redis://HOST:PORT (without a URL: $${QUEUE_URL_ENV}; password also from $${QUEUE_PASSWORD_ENV})`)
   .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
@@ -285,6 +309,7 @@ program
       command: redactArgs(process.argv.slice(2)).join(" "),
       ...(o.shard ? { shard: o.shard as Shard } : {}),
       ...(o.reportOnly ? { reportOnly: true } : {}),
+      ...(o.focus !== undefined ? { focus: o.focus as string } : {}),
       ...(queueUrl
         ? { queue: { url: queueUrl, ...(password ? { password } : {}), name: o.queueName as string, attempts: o.attempts as number, backoffMs: o.backoffMs as number } }
         : {}),
@@ -307,6 +332,7 @@ program
   .option("--lock-ms <ms>", "a job's lock: a worker silent this long is taken as dead", num("--lock-ms", { int: true, min: 100 }), 30_000)
   .option("--stall-check-ms <ms>", "how often to look for jobs of dead workers", num("--stall-check-ms", { int: true, min: 100 }), 30_000)
   .option("--max-stalls <n>", "times a job may lose its worker before it fails", num("--max-stalls", { int: true, min: 0 }), 2)
+  .option("--job-timeout <s>", "a job running longer is ended and fails as timed out (retried like any failure, up to bench --attempts)", num("--job-timeout", { min: 1 }))
   .action(async (o: Record<string, unknown>) => {
     const url = typeof o.queue === "string" ? o.queue : process.env[QUEUE_URL_ENV];
     if (!url) throw new Error(`worker: give --queue redis://HOST:PORT (or set ${QUEUE_URL_ENV})`);
@@ -328,9 +354,28 @@ program
       lockMs: o.lockMs as number,
       stalledMs: o.stallCheckMs as number,
       maxStalls: o.maxStalls as number,
+      ...(o.jobTimeout !== undefined ? { jobTimeoutS: o.jobTimeout as number } : {}),
     });
-    // runs until stopped (Ctrl-C / SIGTERM end its jobs, which other workers then take over)
+    // runs until stopped (Ctrl-C / SIGTERM hand its running jobs back to the queue at once)
     await new Promise(() => {});
+  });
+
+program
+  .command("status")
+  .description("a queued sweep as Redis holds it (bench --queue): jobs by state, workers, time left; the bench need not be running")
+  .option("--queue [url]", `Redis URL, redis://HOST:PORT (default: $${QUEUE_URL_ENV}; password also from $${QUEUE_PASSWORD_ENV})`)
+  .option("--queue-name <name>", "queue name on that Redis", DEFAULT_QUEUE_NAME)
+  .option("--json", "print one JSON object instead of text")
+  .action(async (o: Record<string, unknown>) => {
+    const url = typeof o.queue === "string" ? o.queue : process.env[QUEUE_URL_ENV];
+    if (!url) throw new Error(`status: give --queue redis://HOST:PORT (or set ${QUEUE_URL_ENV})`);
+    const password = process.env[QUEUE_PASSWORD_ENV];
+    const { sweepStatus, formatStatus, statusWarning } = await import("./sweep/status.ts");
+    const c = { url, ...(password ? { password } : {}), name: o.queueName as string };
+    const warn = statusWarning(c);
+    if (warn) console.error(warn);
+    const s = await sweepStatus(c);
+    console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
   });
 
 program
@@ -385,6 +430,8 @@ program
 
 // export / score / fuse: from trained model to ranking (src/deploy)
 registerDeployCommands(program);
+// evaluate: a saved model on a labelled file (src/deploy/evaluate.ts)
+registerEvaluateCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`mtlcraft: ${e instanceof Error ? e.message : String(e)}`);

@@ -26,6 +26,7 @@ export { runTraining, buildRun, type TrainOptions, type ResolvedTrainOptions } f
 export { auc } from "./metrics/auc.ts";
 export { gauc, gaucAll } from "./metrics/gauc.ts";
 export { logloss, loglossFromLogits } from "./metrics/logloss.ts";
+export { calibration, BINNINGS, type Binning, type CalibrationBin, type CalibrationOptions, type CalibrationResult } from "./metrics/calibration.ts";
 export { averageOverTasks, relativeImprovement } from "./metrics/summary.ts";
 export { buildComparisonTable, toMarkdown, toCsv, toHtmlTable } from "./report/table.ts";
 export { differencesToMarkdown, differencesToCsv, differencesToHtml, type DifferenceTable, type DiffCell } from "./report/table.ts";
@@ -59,6 +60,11 @@ export { dbmtl, type DBMTLOptions } from "./balance/dbmtl.ts";
 export { nashmtl, type NashMTLOptions } from "./balance/nashmtl.ts";
 export { alignedmtl, type AlignedMTLOptions } from "./balance/alignedmtl.ts";
 export { gradcraft, type GradCraftOptions, GRADCRAFT_DEFAULTS } from "./balance/gradcraft.ts";
+export { famo, type FAMOOptions, FAMO_DEFAULTS } from "./balance/famo.ts";
+export { stch, type STCHOptions, STCH_DEFAULTS } from "./balance/stch.ts";
+// Loss-aware weightings (weights from this step's losses, compiled into the training program).
+export type { LossAwareWeighting } from "./balance/types.ts";
+export { W, evalWeightRule, type WeightExpr } from "./balance/weightrule.ts";
 // Helpers a method needs: Gramian lookup, output assembly (finish), option and input checks, state helpers.
 export {
   gramOf, finish, withDefaults, checkRange, checkTasks, checkInput, expectNullState, independentSubset, NonFiniteInputError, MAX_ABS_GRAD,
@@ -91,6 +97,7 @@ export { exportModel, EXPORT_TOLERANCE, type ExportOptions, type ExportResult } 
 export { loadModel, type ScoringModel, type IdBatch, type FusionFile } from "./deploy/model.ts";
 export { scoreFile, scoreRows, type ScoreOptions, type ScoreFileResult, type ScoredRow } from "./deploy/score.ts";
 export { fuseModel, type FuseOptions, type FuseResult } from "./deploy/fuse.ts";
+export { evaluateFile, EVALUATE_FORMAT, EVALUATE_VERSION, type EvaluateOptions, type EvaluateResult, type TaskEvaluation } from "./deploy/evaluate.ts";
 export { parseFusion, fuseScores, describeFusion, parseObjective, searchFusion, RankObjective, FUSION_KINDS, type Fusion, type FusionKind, type ObjectiveSpec } from "./deploy/fusion.ts";
 export type { FeaturesFile, FeaturesTask } from "./deploy/features.ts";
 export type { FeatureEncoding, EncodedField, EncodedDense } from "./data/encode.ts";

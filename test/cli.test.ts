@@ -6,6 +6,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./data/helpers.ts";
 import { writeTinyDataset } from "./train/tiny-data.ts";
+import { methodNames } from "../src/balance/registry.ts";
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { encoding: "utf8", timeout: 120_000 });
@@ -15,7 +16,7 @@ function cli(...args: string[]) {
 test("methods lists every balancing method with its defaults", () => {
   const r = cli("methods");
   assert.equal(r.code, 0, r.err);
-  for (const m of ["ew", "uw", "dwa", "gradnorm", "rlw", "mgda", "pcgrad", "pcgrad-plus", "gradvac", "cagrad", "imtl", "dbmtl", "nashmtl", "alignedmtl", "gradcraft"]) {
+  for (const m of methodNames()) {
     assert.match(r.out, new RegExp(`^${m} `, "m"), `missing ${m}`);
   }
   assert.match(r.out, /gradcraft\s+GradCraft\s+gradient\s+tau=0\.1 eps=1e-10/);

@@ -2,6 +2,7 @@
  * JSON Schemas (draft-07, what editors support best) generated from the option schemas,
  * one per options object:
  * - schemas/train-options.schema.json  TrainOptions (runTraining's options as JSON)
+ * - schemas/train-config.schema.json   a `train --config` file (the train flags as keys)
  * - schemas/sweep-config.schema.json   a `bench --config` file (configs/*.json)
  * - schemas/dataset-spec.schema.json   a dataset spec (data/specs/*.json), from the data
  *                                      layer's SPEC_SCHEMA (src/data/spec.ts)
@@ -13,6 +14,7 @@ import { SPEC_SCHEMA } from "../data/spec.ts";
 import type { ObjectSchema, Schema } from "../data/spec-schema.ts";
 import { fieldJsonSchema } from "./schema.ts";
 import { SWEEP_CONFIG } from "./sweep-config.ts";
+import { TRAIN_CONFIG_EXTRA } from "./train-config.ts";
 import { BENCH_CONTROLLED, TRAIN_OPTIONS, type TrainField } from "./train-options.ts";
 
 export type JsonSchema = Record<string, unknown>;
@@ -22,6 +24,7 @@ const DRAFT = "http://json-schema.org/draft-07/schema#";
 /** The schema files: name -> generator (the names used under schemas/). */
 export const SCHEMA_FILES: Readonly<Record<string, () => JsonSchema>> = {
   "train-options.schema.json": trainOptionsJsonSchema,
+  "train-config.schema.json": trainConfigJsonSchema,
   "sweep-config.schema.json": sweepConfigJsonSchema,
   "dataset-spec.schema.json": datasetSpecJsonSchema,
 };
@@ -51,6 +54,31 @@ export function trainOptionsJsonSchema(): JsonSchema {
     type: "object",
     properties,
     required,
+    additionalProperties: false,
+  };
+}
+
+/** A `train --config` file: the train flags as keys (JSON-typed), plus plugin, $schema and description; every key optional. */
+export function trainConfigJsonSchema(): JsonSchema {
+  const properties: Record<string, JsonSchema> = {
+    $schema: { type: "string", description: TRAIN_CONFIG_EXTRA.$schema },
+    description: { type: "string", description: TRAIN_CONFIG_EXTRA.description },
+  };
+  for (const f of TRAIN_OPTIONS) {
+    if (!f.flag) continue;
+    if (f.type === "map") {
+      const kv = { type: "string", pattern: "^[^=]+=" };
+      properties[f.flag] = { description: f.description, oneOf: [{ type: "object", additionalProperties: MAP_VALUES }, kv, { type: "array", items: kv }] };
+    } else properties[f.flag] = fieldJsonSchema(f);
+  }
+  properties.plugin = { description: TRAIN_CONFIG_EXTRA.plugin, oneOf: [{ type: "string", minLength: 1 }, { type: "array", items: { type: "string", minLength: 1 } }] };
+  return {
+    $schema: DRAFT,
+    title: "mtlcraft train config",
+    description:
+      "A `mtlcraft train --config` file: the train command's flags without dashes (command-line flags override it). Relative paths (dataset, source, cache-dir, out, checkpoint, plugin) are resolved against the file's folder.",
+    type: "object",
+    properties,
     additionalProperties: false,
   };
 }

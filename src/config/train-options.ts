@@ -11,6 +11,7 @@ import type { DatasetSpec } from "../data/spec.ts";
 import type { Device, MemoryMode } from "../engine/ort.ts";
 import { checkModelEntry, type ModelEntry } from "../model/registry.ts";
 import type { GradScope } from "../train/step.ts";
+import type { BalanceAt } from "../grad/representation.ts";
 import { checkKeys, checkValue, parseValue, SEED_LIMIT, type FieldSpec, type Scalar } from "./schema.ts";
 import { unknownKeyMessage } from "../util/suggest.ts";
 
@@ -52,6 +53,12 @@ export interface TrainOptions {
   dropout?: number;
   /** Parameters the method balances (default "shared"). */
   scope?: GradScope;
+  /**
+   * Where the per-task gradients are taken and combined (default "parameters"): "representation"
+   * balances the gradients w.r.t. the architecture's shared representation and back-propagates
+   * the combined one through the trunk once (src/grad/representation.ts).
+   */
+  balanceAt?: BalanceAt;
   /** Validate every N steps, 0 = every epoch (default 0). */
   evalEvery?: number;
   /** Evaluation batch size (default 8192). */
@@ -72,8 +79,8 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Stop after N steps in this process, as if interrupted (resume tests). */
   interruptAfter?: number;
-  /** Progress display (default "none"; the CLI's default is "bar" on a terminal). */
-  progress?: "bar" | "json" | "none";
+  /** Progress display (default "none"; the CLI's default is "bar" on a terminal, else "log": a plain line at least every 30 s). */
+  progress?: "bar" | "json" | "log" | "none";
   /** Engine intra-op threads (default: every core; `bench` runs 1 per worker). */
   threads?: number;
   /** Execution provider: "cpu" (default) or "cuda" (needs onnxruntime-node's CUDA binaries). */
@@ -84,7 +91,7 @@ export interface TrainOptions {
 
 /** The keys of TrainOptions that have a default. */
 export type DefaultedTrainKey =
-  | "cacheDir" | "model" | "method" | "seed" | "epochs" | "maxSteps" | "batchSize" | "lr" | "l2" | "embDim" | "dropout" | "scope"
+  | "cacheDir" | "model" | "method" | "seed" | "epochs" | "maxSteps" | "batchSize" | "lr" | "l2" | "embDim" | "dropout" | "scope" | "balanceAt"
   | "evalEvery" | "evalBatchSize" | "patience" | "minDelta" | "diagEvery" | "maxEvalRows" | "checkpointEvery" | "progress" | "device" | "memory";
 
 /** TrainOptions with every default filled in (what resolveTrainOptions returns). */
@@ -112,6 +119,7 @@ export const TRAIN_OPTIONS: readonly TrainField[] = [
   { key: "embDim", flag: "emb-dim", arg: "<n>", type: "int", min: 1, default: 16, required: true, description: "embedding size" },
   { key: "dropout", flag: "dropout", arg: "<x>", type: "number", min: 0, max: 0.95, default: 0.2, required: true, description: "dropout rate (train mode only)" },
   { key: "scope", flag: "scope", arg: "<scope>", type: "choice", choices: ["shared", "shared-dense", "all"], default: "shared", required: true, description: "parameters the method balances" },
+  { key: "balanceAt", flag: "balance-at", arg: "<where>", type: "choice", choices: ["parameters", "representation"], default: "parameters", required: true, description: "where per-task gradients are balanced: the shared parameters, or the shared representation (one backward through the trunk)" },
   { key: "tau", flag: "tau", arg: "<x>", type: "number", min: 0, max: 1, methodOption: true, description: "magnitude alignment strength (gradcraft, pcgrad-plus)" },
   { key: "eps", flag: "eps", arg: "<x>", type: "number", min: 0, methodOption: true, description: "GradCraft epsilon" },
   { key: "methodOptions", flag: "method-opt", arg: "<k=v>", type: "map", description: "other method option (repeatable)" },
@@ -126,7 +134,7 @@ export const TRAIN_OPTIONS: readonly TrainField[] = [
   { key: "checkpoint", flag: "checkpoint", arg: "<dir>", type: "string", description: "checkpoint directory; an existing checkpoint there is resumed" },
   { key: "checkpointEvery", flag: "checkpoint-every", arg: "<n>", type: "int", min: 0, default: 0, description: "also checkpoint every N steps" },
   { key: "interruptAfter", type: "int", min: 1, description: "stop after N steps in this process, as if interrupted (resume tests)" },
-  { key: "progress", flag: "progress", arg: "<mode>", type: "choice", choices: ["bar", "json", "none"], default: "none", description: "progress display (the CLI's default is bar on a terminal)" },
+  { key: "progress", flag: "progress", arg: "<mode>", type: "choice", choices: ["bar", "json", "log", "none"], default: "none", description: "progress display: bar, json lines on stdout, log (a plain line on stderr at least every 30 s: step, epoch, rate, losses by task, ETA) or none (the CLI's default is bar on a terminal, else log)" },
   { key: "threads", flag: "threads", arg: "<n>", type: "int", min: 1, max: 1024, description: "engine (onnxruntime) intra-op threads (default: every core; bench: 1 per worker)" },
   { key: "device", flag: "device", arg: "<device>", type: "choice", choices: ["cpu", "cuda"], default: "cpu", description: "execution provider; cuda needs onnxruntime-node's CUDA binaries (see README)" },
   { key: "memory", flag: "memory", arg: "<mode>", type: "choice", choices: ["auto", "arena", "pattern"], default: "auto", description: "engine buffers: auto (arena for the step's main program), arena (fastest, most memory) or pattern (least memory)" },

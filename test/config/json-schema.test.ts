@@ -29,7 +29,7 @@ test("every TrainOptions and SweepFile key has a schema entry (and nothing else 
   // Record<keyof X, true>: the compiler rejects a missing or an extra key here.
   const train: Record<keyof TrainOptions, true> = {
     dataset: true, source: true, cacheDir: true, model: true, modelOptions: true, method: true, methodOptions: true, seed: true, epochs: true,
-    maxSteps: true, batchSize: true, lr: true, l2: true, embDim: true, dropout: true, scope: true, evalEvery: true, evalBatchSize: true,
+    maxSteps: true, batchSize: true, lr: true, l2: true, embDim: true, dropout: true, scope: true, balanceAt: true, evalEvery: true, evalBatchSize: true,
     patience: true, minDelta: true, diagEvery: true, maxEvalRows: true, out: true, checkpoint: true, checkpointEvery: true, interruptAfter: true,
     progress: true, threads: true, device: true, memory: true,
   };

@@ -27,7 +27,7 @@ test("library options: unknown keys get a suggestion, missing required keys and 
   assert.throws(() => validateTrainOptions({ ...base, lr: Number.NaN }), /train option lr must be a number, got NaN/);
   assert.throws(() => validateTrainOptions({ ...base, dropout: 0.99 }), /dropout must be <= 0\.95/);
   assert.throws(() => validateTrainOptions({ ...base, modelOptions: [] as never }), /modelOptions must be an object/);
-  assert.throws(() => validateTrainOptions({ ...base, progress: "loud" as never }), /progress must be one of bar, json, none/);
+  assert.throws(() => validateTrainOptions({ ...base, progress: "loud" as never }), /progress must be one of bar, json, log, none/);
 });
 
 test("command-line strings are parsed to the field's type; bench job flags exclude what bench sets itself", () => {

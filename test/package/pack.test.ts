@@ -1,8 +1,10 @@
 /**
  * The package as a user gets it: `npm pack` (which builds dist/), checked with publint and
  * @arethetypeswrong/cli, then installed offline from the tarball into a fresh temporary
- * project (its dependencies come from the npm cache that `npm ci` filled; install scripts
- * skipped). There: the library imported from a plain .mjs file under Node, a strict
+ * project as the README's CPU install says: install scripts enabled (onnxruntime-node's
+ * post-install step runs) under the README's setting, the dependencies from the npm cache that
+ * `npm ci` filled, and every network request failing at once (`--offline`, proxies on a closed
+ * loopback port), so that a download attempt is an error, not a hang. There: the library imported from a plain .mjs file under Node, a strict
  * TypeScript consumer (skipLibCheck: false), the README's library example run as written,
  * and the CLI run from a folder that is not the package root (`--version`, `methods`, a
  * 3-step `train`, a 1-job `bench` with a relative spec path and the README's plugin).
@@ -12,6 +14,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createServer } from "node:net";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { tempDir } from "../data/helpers.ts";
@@ -28,11 +31,39 @@ const pkg = JSON.parse(readFileSync("package.json", "utf8")) as {
   engines: Record<string, string>;
 };
 
-/** The environment of child processes: no npm_* variables of a surrounding `npm test`, no NODE_OPTIONS. */
+/**
+ * The environment of child processes: no npm_* variables of a surrounding `npm test`, no
+ * NODE_OPTIONS, and no ONNXRUNTIME_NODE_INSTALL* of the caller (only the README's setting counts).
+ */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "NODE_OPTIONS") env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "NODE_OPTIONS" && !/^ONNXRUNTIME_NODE_INSTALL/i.test(k)) env[k] = v;
   return env;
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+function closedPort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+    srv.on("error", rej);
+  });
+}
+
+/**
+ * The README's CPU install (the block marked `<!-- install: cpu -->`): `VAR=value ...
+ * npm install mtlcraft`; returns its variables.
+ */
+function readmeInstallEnv(): Record<string, string> {
+  const text = readFileSync(join(REPO, "README.md"), "utf8");
+  const m = /<!-- install: cpu -->\n```\w*\n([^\n]*)\n```/.exec(text);
+  assert.ok(m, "README.md has an install block marked <!-- install: cpu -->");
+  const cmd = m[1]!.replace(/\s+#.*$/, "").trim();
+  const parts = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)npm install mtlcraft$/.exec(cmd);
+  assert.ok(parts, `the README's CPU install is "VAR=value ... npm install mtlcraft", got: ${cmd}`);
+  return Object.fromEntries(parts[1]!.trim().split(/\s+/).filter(Boolean).map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]));
 }
 
 function run(cmd: string, args: string[], cwd: string, timeout = 240_000, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
@@ -127,8 +158,9 @@ function readmeExamples(): Map<string, string> {
   return out;
 }
 
-test("npm pack -> publint, attw -> offline install -> plain Node, strict TS, README example, CLI from any folder", { timeout: 600_000 }, () => {
+test("npm pack -> publint, attw -> offline install, scripts enabled -> plain Node, strict TS, README example, CLI from any folder", { timeout: 600_000 }, async (t) => {
   const root = tempDir("pack");
+  const closed = `http://127.0.0.1:${await closedPort()}`;
 
   // ---- pack (builds dist/ through `prepare`) and check the tarball ---------------------------
   const packed = JSON.parse(ok(run("npm", ["pack", "--json", "--pack-destination", root], REPO), "npm pack")) as {
@@ -137,7 +169,7 @@ test("npm pack -> publint, attw -> offline install -> plain Node, strict TS, REA
   }[];
   const { filename } = packed[0]!;
   const files = packed[0]!.files.map((f) => f.path);
-  for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "schemas/sweep-config.schema.json", "schemas/dataset-spec.schema.json", "data/kuairand-pure/LICENSE", "LICENSE", "README.md"]) {
+  for (const f of ["dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/encoder.js", "dist/encoder.d.ts", "schemas/sweep-config.schema.json", "schemas/dataset-spec.schema.json", "data/kuairand-pure/LICENSE", "LICENSE", "README.md"]) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   const stray = files.filter((f) => /^(src|test|bench|scripts|docs|\.ci|node_modules)\//.test(f) || f.endsWith(".ts") && !f.endsWith(".d.ts"));
@@ -154,7 +186,18 @@ test("npm pack -> publint, attw -> offline install -> plain Node, strict TS, REA
   const { manifest, lock } = consumerLock(filename, integrity);
   writeFileSync(join(proj, "package.json"), JSON.stringify(manifest, null, 2));
   writeFileSync(join(proj, "package-lock.json"), JSON.stringify(lock, null, 2));
-  ok(run("npm", ["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], proj), "npm ci --offline (from the npm cache)");
+  // the README's CPU install, install scripts enabled (npm's default), offline: any download is refused at once
+  const offline = { HTTP_PROXY: closed, HTTPS_PROXY: closed, http_proxy: closed, https_proxy: closed, GLOBAL_AGENT_HTTP_PROXY: closed, GLOBAL_AGENT_HTTPS_PROXY: closed, NO_PROXY: "", no_proxy: "", GLOBAL_AGENT_NO_PROXY: "" };
+  const documented = readmeInstallEnv();
+  assert.deepEqual(documented, { ONNXRUNTIME_NODE_INSTALL: "skip" });
+  const t0 = Date.now();
+  const inst = run("npm", ["ci", "--offline", "--foreground-scripts", "--no-audit", "--no-fund"], proj, 240_000, { ...offline, ...documented });
+  const installOut = `${inst.stdout}\n${inst.stderr}`;
+  ok(inst, "npm ci --offline with install scripts (the README's CPU install, from the npm cache)");
+  t.diagnostic(`offline install of the tarball, scripts enabled: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  assert.match(installOut, /> onnxruntime-node@[\d.]+ postinstall\n> node \.\/script\/install/, "onnxruntime-node's install script ran (scripts were not skipped)");
+  assert.doesNotMatch(installOut, /Unknown (project|user|global|env|cli) config/, "no npm config warnings");
+  assert.equal(existsSync(join(proj, "node_modules", "onnxruntime-node", "bin", "napi-v6", "linux", "x64", "libonnxruntime_providers_cuda.so")), false, "no CUDA provider fetched");
   const installed = join(proj, "node_modules", pkg.name);
   assert.equal((JSON.parse(readFileSync(join(installed, "package.json"), "utf8")) as { version: string }).version, pkg.version);
   const before = snapshot(installed);
@@ -174,6 +217,12 @@ console.log(JSON.stringify({ missing, at: import.meta.resolve("mtlcraft"), epoch
   assert.match(plain.at, /\/node_modules\/mtlcraft\/dist\/index\.js$/);
   assert.equal(plain.epochs, 10);
   assert.equal(plain.gram, "function");
+  // mtlcraft/encoder (package.json exports), dependency-free: 9, "9" and "9.0" are one integer key
+  writeFileSync(join(proj, "encoder.mjs"), `import { canonicalKey, createEncoder } from "mtlcraft/encoder";\nconsole.log(JSON.stringify({ at: import.meta.resolve("mtlcraft/encoder"), keys: [9, "9", " 9.0 "].map((v) => canonicalKey("BIGINT", String(v))), create: typeof createEncoder }));\n`);
+  const encoder = JSON.parse(ok(run(process.execPath, ["encoder.mjs"], proj), "node encoder.mjs").trim()) as { at: string; keys: string[]; create: string };
+  assert.match(encoder.at, /\/node_modules\/mtlcraft\/dist\/encoder\.js$/);
+  assert.deepEqual(encoder.keys, ["9", "9", "9"]);
+  assert.equal(encoder.create, "function");
 
   // ---- a strict TypeScript consumer (skipLibCheck: false): the declarations are clean and precise ----
   writeFileSync(
