@@ -341,9 +341,17 @@ export async function openInstance(path: string, config: Record<string, string>,
 
 /** Throws, naming the option, unless `v` is a memory limit DuckDB takes (`512MB`, `2GB`, ...). */
 export function checkMemoryLimit(v: string, option = "--memory-limit"): string {
-  if (!MEMORY_LIMIT.test(v)) throw new Error(`${option} must be a size with a unit, e.g. 512MB, 2GB or 1.5GiB; got ${JSON.stringify(v.slice(0, 40))}`);
+  const m = MEMORY_LIMIT.exec(v);
+  if (!m) throw new Error(`${option} must be a size with a unit, e.g. 512MB, 2GB or 1.5GiB; got ${JSON.stringify(v.slice(0, 40))}`);
+  const unit = m[2]!.toUpperCase();
+  const scale: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
+  const bytes = Number(v.trim().slice(0, v.trim().length - m[2]!.length).trim()) * scale[unit]!;
+  if (!(bytes >= MIN_MEMORY_LIMIT_BYTES)) throw new Error(`${option} must be at least 64MB (DuckDB needs that much to open its database and read a file); got ${JSON.stringify(v.trim().slice(0, 40))}`);
   return v.trim();
 }
+
+/** The smallest --memory-limit accepted: below it DuckDB fails while starting, with advice about its own settings. */
+export const MIN_MEMORY_LIMIT_BYTES = 64e6;
 
 /**
  * Locks a fresh connection down before it touches any input: its time zone is `timeZone` (see

@@ -297,7 +297,13 @@ class CsvScanner {
   }
 
   private keep(b: number): void {
-    this.recLen++;
+    if (++this.recLen > DUCKDB_MAX_LINE_BYTES) {
+      const col = this.columns[this.fields - 1];
+      throw new DataError(
+        `${this.file}: the row at line ${this.recLine} is longer than DuckDB's limit of ${DUCKDB_MAX_LINE_BYTES.toLocaleString("en")} bytes per row (in field ${this.fields}${col === undefined ? "" : ` "${col.slice(0, 100)}"`}): shorten that field or drop it from the log`,
+        { file: this.file, line: this.recLine, ...(col === undefined ? {} : { column: col }) },
+      );
+    }
     if (this.snippet.length < 120) this.snippet.push(b);
   }
 
@@ -441,6 +447,26 @@ function firstInvalidUtf8(b: Uint8Array): number {
   return b.length;
 }
 
+/** DuckDB's read_csv refuses a row longer than this (its default max_line_size, which the spec does not change). */
+export const DUCKDB_MAX_LINE_BYTES = 2_000_000;
+
+/** What a file that is not text looks like, from its first bytes (null: it may be text). */
+export function binaryKind(b: Uint8Array): string | null {
+  const starts = (...m: number[]) => m.every((x, i) => b[i] === x);
+  if (starts(0x1f, 0x8b)) return "it is gzip-compressed: name it .csv.gz";
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "it is a ZIP archive: unpack it first";
+  if (starts(0x50, 0x41, 0x52, 0x31)) return "it is a Parquet file: name it .parquet";
+  if (starts(0x7f, 0x45, 0x4c, 0x46)) return "it is an executable (ELF)";
+  const n = Math.min(b.length, 1024);
+  let ctl = 0;
+  for (let i = 0; i < n; i++) {
+    const x = b[i]!;
+    if (x === 0) return "it holds NUL bytes in its first kilobyte: binary data (or UTF-16 without a byte-order mark: then set csv.encoding to \"utf-16\")";
+    if (x < 0x20 && x !== 9 && x !== 10 && x !== 13) ctl++;
+  }
+  return n >= 64 && ctl > n / 10 ? "its first kilobyte is mostly control characters: binary data" : null;
+}
+
 const ENCODING_HINT = 'set csv.encoding to "latin-1" (ISO-8859-1, e.g. MovieLens .dat files) or "utf-16", whichever the file is written in (see docs/spec-reference.md)';
 
 /**
@@ -453,10 +479,14 @@ function textLayer(file: string, encoding: NonNullable<CsvScanOptions["encoding"
   if (encoding === "latin-1") return { push: (c) => scanner.push(c), end: () => {} };
   if (encoding === "utf-8") {
     let carry: Uint8Array | null = null;
+    // the file's first kilobyte: what a file that is not text looks like (binaryKind)
+    const head: number[] = [];
     const bad = (b: Uint8Array, at: number): DataError => {
       scanner.push(b.subarray(0, at));
       const byte = b[at];
       const bom16 = scanner.currentLine === 1 && at === 0 && (byte === 0xff || byte === 0xfe);
+      const binary = scanner.currentLine === 1 && !bom16 ? binaryKind(head.length ? Uint8Array.from(head) : b) : null;
+      if (binary !== null) return new DataError(`${file} is not a CSV text file: ${binary}`, { file, line: 1 });
       return new DataError(
         `${file}: line ${scanner.currentLine} is not valid UTF-8 (${byte === undefined ? "the file ends inside a character" : `byte 0x${byte.toString(16).toUpperCase().padStart(2, "0")}`}); the file is in another encoding: ${bom16 ? 'it starts with a UTF-16 byte-order mark: set csv.encoding to "utf-16"' : ENCODING_HINT}`,
         { file, line: scanner.currentLine },
@@ -464,6 +494,7 @@ function textLayer(file: string, encoding: NonNullable<CsvScanOptions["encoding"
     };
     return {
       push(chunk) {
+        for (let i = 0; i < chunk.length && head.length < 1024; i++) head.push(chunk[i]!);
         const b: Uint8Array = carry ? Buffer.concat([carry, chunk]) : chunk;
         const cut = completeUtf8(b);
         const body = b.subarray(0, cut);

@@ -238,3 +238,27 @@ test("a UTF-8 file read as utf-16 (one huge 'header') is refused with the header
     return true;
   });
 });
+
+test("files that are not CSV text say so in one line (gzip named .csv, Parquet, ELF, binary noise); a row over DuckDB's 2,000,000-byte limit names its line and field", async () => {
+  const rng = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24);
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["gz.csv", Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xfe, 0x80]), /gz\.csv is not a CSV text file: it is gzip-compressed: name it \.csv\.gz/],
+    ["pq.csv", Uint8Array.from([0x50, 0x41, 0x52, 0x31, 0x15, 0x04, 0xff, 0x80, 0x00]), /pq\.csv is not a CSV text file: it is a Parquet file/],
+    ["elf.csv", Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0xff, 0x80]), /elf\.csv is not a CSV text file: it is an executable/],
+    ["noise.csv", rng(4096), /noise\.csv is not a CSV text file: it holds NUL bytes|noise\.csv is not a CSV text file: its first kilobyte/],
+  ];
+  for (const [name, bytes, re] of cases) {
+    writeFileSync(join(root, name), bytes);
+    const s = validateSpec({ ...base, name: `bin-${name.replace(".", "-")}`, log: name, categorical: ["user"] });
+    await assert.rejects(prepareDataset(s, { cacheDir, dataDir: root }), (e: unknown) => {
+      const m = (e as Error).message;
+      assert.match(m, re);
+      assert.ok(!m.includes("\n") && m.length < 400, `one short line: ${m.length} characters`);
+      return true;
+    });
+  }
+  const long = "user,click,city\n" + "u1,1,a\n".repeat(198) + `u2,0,${"x".repeat(2_100_000)}\n` + "u3,1,b\n";
+  writeFileSync(join(root, "longrow.csv"), long);
+  const s = validateSpec({ ...base, name: "longrow", log: "longrow.csv", categorical: ["user", "city"] });
+  await assert.rejects(prepareDataset(s, { cacheDir, dataDir: root }), /longrow\.csv: the row at line 200 is longer than DuckDB's limit of 2,000,000 bytes per row \(in field 3 "city"\)/);
+});

@@ -153,6 +153,11 @@ test("an unknown dataset name suggests the built-in it resembles; a bad memory l
   assert.throws(() => checkMemoryLimit("2 GB; DROP"), /--memory-limit must be a size/);
   assert.equal(checkMemoryLimit("2GB"), "2GB");
   assert.equal(checkMemoryLimit(" 1.5GiB "), "1.5GiB");
+  // too small for DuckDB to start: refused naming the option, not DuckDB's advice about its own settings
+  assert.throws(() => checkMemoryLimit("1KB"), /--memory-limit must be at least 64MB .*got "1KB"/);
+  assert.throws(() => checkMemoryLimit("0.05GB"), /at least 64MB/);
+  assert.equal(checkMemoryLimit("64MB"), "64MB");
+  assert.equal(checkMemoryLimit("0.5GiB"), "0.5GiB");
   const cacheDir = join(root, "cache-mem");
   await assert.rejects(prepareDataset(spec(csv("mem.csv", [HEADER, ...goodRows()])), { cacheDir, memoryLimit: "lots" }), /memoryLimit must be a size with a unit/);
   assert.ok(!existsSync(cacheDir) || readdirSync(cacheDir).every((n) => !n.startsWith("errors")), "nothing prepared");
