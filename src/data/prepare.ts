@@ -313,7 +313,18 @@ async function buildWith(
   if (spec.groupColumn) need(spec.groupColumn, "group");
   if (spec.userColumn) need(spec.userColumn, "user");
   if (spec.itemColumn) need(spec.itemColumn, "item");
-  if (spec.split.kind === "date") need(spec.split.column, "split date");
+  if (spec.split.kind === "date") {
+    const sp = spec.split;
+    need(sp.column, "split date");
+    // a range value the column's type cannot hold would fail inside DuckDB as a bare conversion error
+    const t = schema.get(sp.column) ?? "";
+    for (const s of ["train", "val", "test"] as const) {
+      for (const [j, v] of sp[s].entries()) {
+        const bad = NUMERIC_TYPE.test(t) ? !(typeof v === "number" || (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)))) : /^(DATE|TIMESTAMP)/i.test(t) ? typeof v !== "string" || Number.isNaN(Date.parse(v)) : false;
+        if (bad) throw new DataError(`split.${s}[${j}] = ${JSON.stringify(String(v).slice(0, 40))} is not a value of the split column "${sp.column}" (type ${t} in ${colFile.get(sp.column) ?? logDesc}): give ${NUMERIC_TYPE.test(t) ? "numbers" : "dates such as \"2022-05-08\""}`, { file: colFile.get(sp.column) ?? logDesc, column: sp.column });
+      }
+    }
+  }
   if (spec.split.kind === "time-fraction") {
     const c = spec.split.column;
     need(c, "split time");

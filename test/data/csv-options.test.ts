@@ -262,3 +262,12 @@ test("files that are not CSV text say so in one line (gzip named .csv, Parquet, 
   const s = validateSpec({ ...base, name: "longrow", log: "longrow.csv", categorical: ["user", "city"] });
   await assert.rejects(prepareDataset(s, { cacheDir, dataDir: root }), /longrow\.csv: the row at line 200 is longer than DuckDB's limit of 2,000,000 bytes per row \(in field 3 "city"\)/);
 });
+
+test("a date split whose range values the column's type cannot hold names the split key and the column, not a DuckDB conversion error", async () => {
+  writeFileSync(join(root, "dsplit.csv"), "user,click,day\n" + Array.from({ length: 30 }, (_, i) => `u${i % 3},${i % 2},${i}`).join("\n") + "\n");
+  const s = validateSpec({ ...base, name: "dsplit", log: "dsplit.csv", split: { kind: "date", column: "day", train: ["a", "b"], val: ["20", "24"], test: ["25", "29"] } });
+  await assert.rejects(prepareDataset(s, { cacheDir, dataDir: root }), /split\.train\[0\] = "a" is not a value of the split column "day" \(type BIGINT in .*dsplit\.csv\): give numbers/);
+  const ok = validateSpec({ ...base, name: "dsplit-ok", log: "dsplit.csv", split: { kind: "date", column: "day", train: ["0", "19"], val: ["20", "24"], test: ["25", "29"] } });
+  const r = await prepareDataset(ok, { cacheDir, dataDir: root });
+  assert.deepEqual(r.manifest.rows, { train: 20, val: 5, test: 5 });
+});
