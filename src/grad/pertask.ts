@@ -328,7 +328,7 @@ function wrap(a: FloatArray, dims: number[]): ort.Tensor {
   return new ort.Tensor(a instanceof Float64Array ? "float64" : "float32", a, dims);
 }
 
-/** Feeds shared by every program: parameters, gathered inputs, labels (or objective coefficients). */
+/** Feeds shared by every program: parameters, gathered inputs, labels (or objective coefficients). @internal (onnxruntime types: see engine/ort.ts) */
 export function feedsOf(ws: GradWorkspace, batch: Batch, objective: LinearObjective | undefined, withLabels: boolean): Record<string, ort.Tensor> {
   const m = ws.model;
   const B = batch.size;

@@ -202,7 +202,7 @@ function programKey(kind: "representation" | "representation-backward", B: numbe
   return { kind, batch: B, mode, objective: objective ? "linear" : "bce" };
 }
 
-/** Per-task gradients at the representation (views of the program's output buffers, valid until it runs again). */
+/** Per-task gradients at the representation (views of the program's output buffers, valid until it runs again). @internal (onnxruntime types: see engine/ort.ts) */
 export interface RepresentationGrads {
   losses: Float64Array;
   /** rep[t][j]: ∂L_t/∂z_j flattened [numel(z_j)], null when zero. */
@@ -218,7 +218,7 @@ export interface RepresentationGrads {
   feeds: Record<string, ort.Tensor>;
 }
 
-/** Runs the forward and the T backward passes down to the representation. */
+/** Runs the forward and the T backward passes down to the representation. @internal */
 export async function representationGrads(ws: GradWorkspace, batch: Batch, opts: { mode: Mode; seed: number; objective?: LinearObjective }): Promise<RepresentationGrads> {
   const m = ws.model;
   const T = m.numTasks;
@@ -242,7 +242,7 @@ export async function representationGrads(ws: GradWorkspace, batch: Batch, opts:
   };
 }
 
-/** Trunk backward of the combined cotangents `cts` (one per representation tensor, model dtype); views of the output buffers. */
+/** Trunk backward of the combined cotangents `cts` (one per representation tensor, model dtype); views of the output buffers. @internal */
 export async function trunkBackward(
   ws: GradWorkspace,
   B: number,
